@@ -1,0 +1,5 @@
+"""``python -m offramp`` runs the CLI."""
+
+from offramp.cli.main import main
+
+main()

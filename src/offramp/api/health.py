@@ -1,0 +1,26 @@
+"""``GET /health`` (the process answers) and ``GET /ready`` (its models are loaded)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+from offramp.api.deps import pool_of
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health() -> ORJSONResponse:
+    return ORJSONResponse({"status": "ok"})
+
+
+@router.get("/ready")
+async def ready(request: Request) -> ORJSONResponse:
+    pool = pool_of(request)
+    models = {spec.name: pool.loaded(spec.name) for spec in pool.models.specs}
+    is_ready = bool(request.app.state.ready) and all(models.values())
+    return ORJSONResponse(
+        {"status": "ready" if is_ready else "loading", "models": models},
+        status_code=200 if is_ready else 503,
+    )

@@ -1,0 +1,96 @@
+"""``POST /v1/completions``: the legacy text completion endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse, Response
+
+from offramp.api.deps import pool_of
+from offramp.api.openai import translate
+from offramp.api.openai.protocol import CompletionRequestWire
+from offramp.api.streaming import sse, start_sse, until_disconnect
+from offramp.errors import UnsupportedParameter
+from offramp.providers.base import StreamItem
+from offramp.services import generation
+from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, Usage
+
+router = APIRouter()
+
+
+@router.post("/v1/completions", response_model=None)
+async def create_completion(body: CompletionRequestWire, request: Request) -> Response:
+    pool = pool_of(request)
+    requests = translate.completion_requests(body)
+    completion_id = f"cmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    base = {
+        "id": completion_id,
+        "object": "text_completion",
+        "created": created,
+        "model": body.model,
+    }
+    if body.stream:
+        if len(requests) > 1:
+            raise UnsupportedParameter("streaming takes one prompt per request", param="prompt")
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        items = await generation.stream_complete(pool, requests[0])
+        return await start_sse(request, items, _StreamRenderer(base, include_usage).render)
+    results = await until_disconnect(
+        request, asyncio.gather(*(generation.complete(pool, r) for r in requests))
+    )
+    return ORJSONResponse({**base, **_merge(results, requests[0].n)})
+
+
+def _merge(results: list[CompletionResult], n: int) -> dict[str, Any]:
+    choices = []
+    total = Usage()
+    for p, result in enumerate(results):
+        total.prompt_tokens += result.usage.prompt_tokens
+        total.completion_tokens += result.usage.completion_tokens
+        for c in result.choices:
+            choices.append(
+                {
+                    "index": p * n + c.index,
+                    "text": c.text or "",
+                    "logprobs": _logprobs(c.logprobs) if c.logprobs is not None else None,
+                    "finish_reason": c.finish_reason,
+                }
+            )
+    return {"choices": choices, "usage": translate.usage(total)}
+
+
+def _logprobs(lps: tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    offsets, pos = [], 0
+    for lp in lps:
+        offsets.append(pos)
+        pos += len(lp.token)
+    return {
+        "tokens": [lp.token for lp in lps],
+        "token_logprobs": [lp.logprob for lp in lps],
+        "top_logprobs": [{t.token: t.logprob for t in lp.top} for lp in lps],
+        "text_offset": offsets,
+    }
+
+
+class _StreamRenderer:
+    def __init__(self, base: dict[str, Any], include_usage: bool):
+        self._base = base
+        self._include_usage = include_usage
+
+    def render(self, item: StreamItem) -> list[bytes]:
+        if isinstance(item, ChoiceDelta):
+            choice = {
+                "index": item.index,
+                "text": item.text,
+                "logprobs": _logprobs(item.logprobs) if item.logprobs else None,
+                "finish_reason": item.finish_reason,
+            }
+            return [sse({**self._base, "choices": [choice]})]
+        if self._include_usage:
+            return [sse({**self._base, "choices": [], "usage": translate.usage(item.usage)})]
+        return []

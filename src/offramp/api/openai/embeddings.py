@@ -1,0 +1,48 @@
+"""``POST /v1/embeddings``: float lists or base64 (the official SDK's default)."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+from offramp.api.deps import pool_of
+from offramp.api.openai import translate
+from offramp.api.openai.protocol import EmbeddingRequestWire
+from offramp.api.streaming import until_disconnect
+from offramp.services import embeddings
+
+router = APIRouter()
+
+
+@router.post("/v1/embeddings")
+async def create_embeddings(body: EmbeddingRequestWire, request: Request) -> ORJSONResponse:
+    pool = pool_of(request)
+    result = await until_disconnect(request, embeddings.embed(pool, translate.embed_request(body)))
+    vectors = result.vectors
+    if body.encoding_format == "base64":
+        little = vectors.astype("<f4", copy=False)
+        data = [
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": base64.b64encode(row.tobytes()).decode("ascii"),
+            }
+            for i, row in enumerate(little)
+        ]
+    else:
+        data = [
+            {"object": "embedding", "index": i, "embedding": row}
+            for i, row in enumerate(np.asarray(vectors, dtype=np.float32))
+        ]
+    return ORJSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "model": body.model,
+            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+        },
+        # orjson serialises numpy rows natively, much faster than Python float lists.
+    )

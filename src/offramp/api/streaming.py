@@ -1,0 +1,115 @@
+"""Server-sent events and client-disconnect handling.
+
+A stream's first item is produced before the response starts, so a request that fails
+validation, does not fit the context, or finds the queue full gets a real status code.
+After that, an error becomes a final SSE error event. A client that goes away cancels
+the work it asked for, whether it was streaming or waiting for a whole answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from offramp.errors import OfframpError
+
+T = TypeVar("T")
+DONE = b"data: [DONE]\n\n"
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
+
+
+async def _disconnected(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``; cancel it and raise ClientGone if the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise ClientGone()
+    finally:
+        watcher.cancel()
+
+
+async def _guarded(request: Request, items: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """Iterate ``items``, stopping (and closing them) as soon as the client disconnects."""
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(items))
+            done, _ = await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if step not in done:
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                    await step
+                return
+            try:
+                yield step.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        watcher.cancel()
+        closer = getattr(items, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def start_sse(
+    request: Request,
+    items: AsyncIterator[T],
+    render: Callable[[T], list[bytes]],
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    """Produce the first item now (errors become plain HTTP errors), then stream the rest.
+
+    ``render`` turns each item into zero or more SSE frames; the stream ends with
+    ``data: [DONE]``, or with an error event and ``[DONE]`` if it fails midway.
+    """
+    guarded = _guarded(request, items)
+    try:
+        first = await until_disconnect(request, anext(guarded))
+    except StopAsyncIteration:
+        first = None
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            if first is not None:
+                for frame in render(first):
+                    yield frame
+                async for item in guarded:
+                    for frame in render(item):
+                        yield frame
+        except OfframpError as exc:
+            yield sse(exc.envelope())
+        finally:
+            await guarded.aclose()
+        yield DONE
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
+    )

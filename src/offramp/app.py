@@ -1,0 +1,63 @@
+"""``create_app(settings)``: wires the HTTP layer to a model pool; nothing at import time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from offramp.api import errors, health
+from offramp.api.limits import BodySizeLimit
+from offramp.api.openai import chat, completions, embeddings, models
+from offramp.api.streaming import ClientGone
+from offramp.models.registry import load_registry
+from offramp.providers.registry import builtin_registry
+from offramp.services.pool import ModelPool
+from offramp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_pool(settings: Settings) -> ModelPool:
+    """A pool over the configured models and the built-in providers."""
+    return ModelPool(settings, load_registry(settings.config), builtin_registry())
+
+
+def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
+    """The ASGI app. With ``pool`` given, the caller owns it (models already shared);
+    otherwise the app builds one, preloads it if configured, and closes it on shutdown."""
+    owned = pool is None
+    the_pool = pool if pool is not None else build_pool(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ready = False
+        if settings.preload:
+            await the_pool.preload()
+        app.state.ready = True
+        log.info("offramp ready on %s:%s", settings.host, settings.port)
+        try:
+            yield
+        finally:
+            if owned:
+                await the_pool.aclose()
+
+    app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
+    app.state.pool = the_pool
+    app.state.settings = settings
+    app.state.started = int(time.time())
+    app.state.ready = False
+    errors.install(app)
+
+    @app.exception_handler(ClientGone)
+    async def _gone(_: Request, __: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody is listening any more
+
+    for module in (chat, completions, embeddings, models, health):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

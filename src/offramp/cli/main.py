@@ -1,0 +1,30 @@
+"""The ``offramp`` command. Errors become one clear line and an exit code here, only here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from offramp.cli import models, run
+from offramp.errors import ClientError, OfframpError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Serve the OpenAI API from models you run yourself.",
+)
+app.add_typer(models.app, name="models")
+app.command("serve")(run.serve)
+app.command("chat")(run.chat)
+app.command("embed")(run.embed)
+
+
+def main() -> None:
+    try:
+        app()
+    except OfframpError as exc:
+        print(f"offramp: error: {exc.message}", file=sys.stderr)
+        sys.exit(2 if isinstance(exc, ClientError) else 1)
+    except KeyboardInterrupt:
+        sys.exit(130)

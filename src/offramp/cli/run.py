@@ -1,0 +1,99 @@
+"""``offramp serve``, ``offramp chat`` and ``offramp embed``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from offramp.settings import Settings, load_settings
+from offramp.types import ChatRequest, ChoiceDelta, EmbedRequest, Message, Sampling
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    config: ConfigOpt = None,
+    max_queue: Annotated[int | None, typer.Option(help="Waiting requests per model.")] = None,
+) -> None:
+    """Start the OpenAI-compatible server (default: the embedded models, 127.0.0.1:8000)."""
+    import uvicorn
+
+    from offramp.app import create_app
+
+    settings = load_settings(config, host=host, port=port, max_queue=max_queue)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def chat(
+    prompt: Annotated[str, typer.Argument(help="What to ask.")],
+    model: Annotated[str, typer.Option(help="Model or alias.")] = "gpt-4o-mini",
+    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Cap on generated tokens.")] = 512,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+    config: ConfigOpt = None,
+) -> None:
+    """Ask a chat model once and stream the answer to the terminal."""
+    settings = load_settings(config, preload=False)
+    messages = [Message("system", system)] if system else []
+    messages.append(Message("user", prompt))
+    request = ChatRequest(
+        model=model,
+        messages=tuple(messages),
+        sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
+    )
+    asyncio.run(_chat(settings, request))
+
+
+async def _chat(settings: Settings, request: ChatRequest) -> None:
+    from offramp.app import build_pool
+    from offramp.services import generation
+
+    pool = build_pool(settings)
+    try:
+        stream = await generation.stream_chat(pool, request)
+        async for item in stream:
+            if isinstance(item, ChoiceDelta) and item.text:
+                sys.stdout.write(item.text)
+                sys.stdout.flush()
+        sys.stdout.write("\n")
+    finally:
+        await pool.aclose()
+
+
+def embed(
+    texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
+    model: Annotated[str, typer.Option(help="Model or alias.")] = "text-embedding-3-small",
+    dimensions: Annotated[int | None, typer.Option(help="Shorten vectors to this size.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Embed texts and print one JSON vector per line."""
+    settings = load_settings(config, preload=False)
+    request = EmbedRequest(model=model, texts=tuple(texts), dimensions=dimensions)
+    asyncio.run(_embed(settings, request))
+
+
+async def _embed(settings: Settings, request: EmbedRequest) -> None:
+    from offramp.app import build_pool
+    from offramp.services import embeddings
+
+    pool = build_pool(settings)
+    try:
+        result = await embeddings.embed(pool, request)
+        for vector in result.vectors:
+            print(json.dumps([round(float(x), 6) for x in vector]))
+    finally:
+        await pool.aclose()

@@ -1,0 +1,293 @@
+"""The embedded llama.cpp provider: chat and text completions from a local GGUF file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from offramp.errors import ContextLengthExceeded, Overloaded, UnsupportedParameter
+from offramp.models.registry import ModelSpec
+from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.providers.llamacpp import tools as tool_calls
+from offramp.providers.llamacpp.chat_format import ChatFormatter
+from offramp.providers.llamacpp.engine import Engine, Event, Failed, Finished, Grammar, Job
+from offramp.providers.llamacpp.grammar import JSON_OBJECT_GBNF, check_enforceable, schema_to_gbnf
+from offramp.providers.llamacpp.stops import Piece
+from offramp.settings import Settings
+from offramp.types import (
+    ChatRequest,
+    Choice,
+    ChoiceDelta,
+    CompletionRequest,
+    CompletionResult,
+    FinishReason,
+    Sampling,
+    StreamEnd,
+    TokenLogprob,
+    ToolCall,
+    ToolChoice,
+    Usage,
+)
+
+MAX_TOP_LOGPROBS = 20
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A validated, tokenised request, ready to become engine jobs."""
+
+    prompt: list[int]
+    sampling: Sampling
+    max_tokens: int
+    n: int
+    grammar: Grammar | None
+    tool_choice: ToolChoice
+    tools_active: bool
+    echo: str = ""
+
+
+class LlamaCppProvider(Provider):
+    """Serves one GGUF model through the embedded engine."""
+
+    def __init__(self, spec: ModelSpec, path: Path, settings: Settings):
+        options = spec.options
+        self._spec = spec
+        self._max_queue = settings.max_queue
+        self._default_max_tokens = settings.default_max_tokens
+        self.engine = Engine(
+            str(path),
+            n_ctx=spec.context_length,
+            n_slots=int(options.get("parallel", 1)),
+            n_threads=settings.n_threads or os.cpu_count() or 1,
+            n_gpu_layers=int(options.get("n_gpu_layers", settings.n_gpu_layers)),
+            n_batch=int(options.get("n_batch", 512)),
+        )
+        meta = self.engine.metadata()
+        self._formatter = ChatFormatter(
+            meta.get("tokenizer.chat_template"),
+            bos_token=self._token_text(meta, "bos"),
+            eos_token=self._token_text(meta, "eos"),
+        )
+        self._add_bos = meta.get("tokenizer.ggml.add_bos_token", "false") == "true"
+        self.capabilities = Capabilities(
+            chat=True,
+            completions=True,
+            grammar=True,
+            tools=True,
+            logprobs=True,
+            max_top_logprobs=MAX_TOP_LOGPROBS,
+            context_length=spec.context_length,
+        )
+
+    def _token_text(self, meta: dict[str, str], which: str) -> str:
+        token_id = meta.get(f"tokenizer.ggml.{which}_token_id")
+        if token_id is None:
+            return ""
+        return self.engine.pieces[int(token_id)].decode("utf-8", errors="replace")
+
+    # ----- Provider -------------------------------------------------------------------
+
+    async def chat(self, request: ChatRequest) -> CompletionResult:
+        plan = self._plan_chat(request)
+        return await self._collect(plan, request.model)
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        plan = self._plan_chat(request)
+        async for item in self._stream(plan):
+            yield item
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        plan = self._plan_completion(request)
+        return await self._collect(plan, request.model)
+
+    async def stream_complete(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+        plan = self._plan_completion(request)
+        async for item in self._stream(plan):
+            yield item
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.engine.close)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes as a raw prompt."""
+        return len(self.engine.tokenize(text, add_special=self._add_bos, parse_special=False))
+
+    # ----- planning -------------------------------------------------------------------
+
+    def _plan_chat(self, request: ChatRequest) -> _Plan:
+        tools_active = bool(request.tools) and request.tool_choice.mode != "none"
+        grammar = self._chat_grammar(request, tools_active)
+        prompt_text = self._formatter.render(request)
+        prompt = self.engine.tokenize(prompt_text, add_special=self._add_bos, parse_special=True)
+        return self._plan(
+            prompt,
+            request.sampling,
+            request.n,
+            grammar,
+            request.tool_choice,
+            tools_active,
+            "messages",
+        )
+
+    def _plan_completion(self, request: CompletionRequest) -> _Plan:
+        prompt = self.engine.tokenize(
+            request.prompt, add_special=self._add_bos, parse_special=False
+        )
+        return self._plan(
+            prompt,
+            request.sampling,
+            request.n,
+            None,
+            ToolChoice("none"),
+            False,
+            "prompt",
+            echo=request.prompt if request.echo else "",
+        )
+
+    def _chat_grammar(self, request: ChatRequest, tools_active: bool) -> Grammar | None:
+        out = request.output
+        if tools_active:
+            tool_calls.check_tools(request.tools)
+            if out.kind != "text" and request.tool_choice.mode == "auto":
+                raise UnsupportedParameter(
+                    "response_format JSON cannot be combined with tool_choice `auto` on this "
+                    "model; use tool_choice `none`, `required` or a named function",
+                    param="response_format",
+                )
+            return tool_calls.grammar_for(request.tools, request.tool_choice)
+        if out.kind == "json_object":
+            return Grammar(JSON_OBJECT_GBNF)
+        if out.kind == "json_schema" and out.schema is not None:
+            check_enforceable(out.schema)
+            return Grammar(schema_to_gbnf(out.schema))
+        return None
+
+    def _plan(
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        n: int,
+        grammar: Grammar | None,
+        choice: ToolChoice,
+        tools_active: bool,
+        param: str,
+        echo: str = "",
+    ) -> _Plan:
+        n_ctx = self._spec.context_length
+        asked = sampling.max_tokens
+        if len(prompt) + (asked or 1) > n_ctx:
+            if asked is None:
+                detail = f"{len(prompt)} in the {param}"
+            else:
+                detail = f"{len(prompt) + asked} tokens ({len(prompt)} in the {param}, {asked} in the completion)"
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {n_ctx} tokens. However, you "
+                f"requested {detail}. Please reduce the length of the {param} or completion.",
+                param=param,
+            )
+        max_tokens = asked or min(n_ctx - len(prompt), self._default_max_tokens or n_ctx)
+        if sampling.top_logprobs > MAX_TOP_LOGPROBS:
+            raise UnsupportedParameter(
+                f"top_logprobs can be at most {MAX_TOP_LOGPROBS}", param="top_logprobs"
+            )
+        return _Plan(prompt, sampling, max_tokens, n, grammar, choice, tools_active, echo)
+
+    # ----- running --------------------------------------------------------------------
+
+    async def _events(self, plan: _Plan) -> AsyncIterator[tuple[int, Event]]:
+        """Run the plan's n jobs; yield (choice index, event) until all have finished."""
+        if (
+            self.engine.waiting + plan.n
+            > self._max_queue + self.engine.n_slots - self.engine.busy_slots()
+        ):
+            raise Overloaded(
+                f"{self.engine.waiting} requests are already waiting for this model; retry later",
+                retry_after=self.engine.retry_after_s(),
+            )
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+        jobs: list[Job] = []
+        for i in range(plan.n):
+            sampling = plan.sampling
+            if sampling.seed is not None and i:
+                sampling = replace(sampling, seed=sampling.seed + i)
+
+            def sink(event: Event, index: int = i) -> None:
+                loop.call_soon_threadsafe(queue.put_nowait, (index, event))
+
+            jobs.append(Job(plan.prompt, sampling, plan.max_tokens, sink, plan.grammar))
+        for job in jobs:
+            self.engine.submit(job)
+        pending = plan.n
+        try:
+            while pending:
+                index, event = await queue.get()
+                if isinstance(event, Failed):
+                    raise event.error
+                if isinstance(event, Finished):
+                    pending -= 1
+                yield index, event
+        finally:
+            if pending:
+                for job in jobs:
+                    job.cancelled.set()
+                self.engine.wake()
+
+    async def _collect(self, plan: _Plan, model: str) -> CompletionResult:
+        texts = [[plan.echo] for _ in range(plan.n)]
+        logprobs: list[list[TokenLogprob]] = [[] for _ in range(plan.n)]
+        finished: dict[int, Finished] = {}
+        async for index, event in self._events(plan):
+            if isinstance(event, Piece):
+                texts[index].append(event.text)
+                if event.logprob is not None:
+                    logprobs[index].append(event.logprob)
+            elif isinstance(event, Finished):
+                finished[index] = event
+        choices = []
+        for i in range(plan.n):
+            text = "".join(texts[i])
+            reason: FinishReason = finished[i].reason
+            content: str | None = text
+            calls: tuple[ToolCall, ...] = ()
+            if plan.tools_active:
+                content, calls = tool_calls.parse(text, plan.tool_choice)
+                if calls:
+                    reason = "tool_calls"
+            lps = tuple(logprobs[i]) if plan.sampling.logprobs else None
+            choices.append(Choice(i, content, reason, calls, lps))
+        usage = Usage(len(plan.prompt), sum(f.completion_tokens for f in finished.values()))
+        return CompletionResult(model=model, choices=tuple(choices), usage=usage)
+
+    async def _stream(self, plan: _Plan) -> AsyncIterator[StreamItem]:
+        gates = [tool_calls.ContentGate(plan.tool_choice, plan.tools_active) for _ in range(plan.n)]
+        completion_tokens = 0
+        if plan.echo:
+            for i in range(plan.n):
+                yield ChoiceDelta(i, plan.echo)
+        async for index, event in self._events(plan):
+            gate = gates[index]
+            if isinstance(event, Piece):
+                text = gate.feed(event.text)
+                lps = (event.logprob,) if event.logprob is not None else None
+                if text or lps:
+                    yield ChoiceDelta(index, text, logprobs=lps)
+            elif isinstance(event, Finished):
+                completion_tokens += event.completion_tokens
+                yield self._final_delta(index, gate, plan, event)
+        yield StreamEnd(Usage(len(plan.prompt), completion_tokens))
+
+    def _final_delta(
+        self, index: int, gate: tool_calls.ContentGate, plan: _Plan, event: Finished
+    ) -> ChoiceDelta:
+        reason: FinishReason = event.reason
+        if not plan.tools_active:
+            return ChoiceDelta(index, finish_reason=reason)
+        content, calls = tool_calls.parse(gate.text, plan.tool_choice)
+        held = gate.text[gate.released :]
+        if calls:
+            return ChoiceDelta(index, tool_calls=calls, finish_reason="tool_calls")
+        return ChoiceDelta(index, held if content else "", finish_reason=reason)

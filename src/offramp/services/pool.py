@@ -1,0 +1,64 @@
+"""The model pool: loads each configured model's provider once and hands it out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Literal
+
+from offramp.models.registry import ModelRegistry, ModelSpec
+from offramp.models.sources import resolve
+from offramp.providers.base import Provider
+from offramp.providers.registry import ProviderRegistry
+from offramp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelPool:
+    """Resolves public model names to loaded providers; loading runs off the event loop.
+
+    A model is loaded at most once, on first use or by ``preload``; ``aclose`` releases
+    every loaded provider.
+    """
+
+    def __init__(self, settings: Settings, models: ModelRegistry, providers: ProviderRegistry):
+        self.settings = settings
+        self.models = models
+        self._providers = providers
+        self._loaded: dict[str, Provider] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(
+        self, name: str, kind: Literal["chat", "embedding"]
+    ) -> tuple[ModelSpec, Provider]:
+        """The spec and loaded provider for ``name``; ModelNotFound if unknown."""
+        spec = self.models.resolve(name, kind=kind)
+        provider = self._loaded.get(spec.name)
+        if provider is None:
+            provider = await self._load(spec)
+        return spec, provider
+
+    async def preload(self) -> None:
+        """Load every configured model now (server start-up)."""
+        for spec in self.models.specs:
+            await self._load(spec)
+
+    def loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    async def _load(self, spec: ModelSpec) -> Provider:
+        lock = self._locks.setdefault(spec.name, asyncio.Lock())
+        async with lock:
+            if spec.name in self._loaded:
+                return self._loaded[spec.name]
+            path = resolve(spec.source, self.settings.models_dir)
+            log.info("loading %s (%s) from %s", spec.name, spec.backend, path)
+            provider = await asyncio.to_thread(self._providers.create, spec, path, self.settings)
+            self._loaded[spec.name] = provider
+            return provider
+
+    async def aclose(self) -> None:
+        loaded, self._loaded = self._loaded, {}
+        for provider in loaded.values():
+            await provider.aclose()

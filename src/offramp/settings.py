@@ -1,0 +1,112 @@
+"""One typed Settings object, built once and passed down.
+
+Precedence, lowest first: the ``settings:`` section of the YAML config file, then
+``OFFRAMP_*`` environment variables, then explicit arguments (CLI flags, tests).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from offramp.errors import InvalidRequest
+
+
+def _default_models_dir() -> Path:
+    return Path(os.path.expanduser("~/.cache/offramp/models"))
+
+
+class Settings(BaseSettings):
+    """Server and engine knobs. Every field can be set as ``OFFRAMP_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="OFFRAMP_", extra="forbid")
+
+    config: Path | None = Field(
+        default=None,
+        description="YAML config with `models:` (the registry) and `settings:`; "
+        "None uses the one shipped in the package.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the server binds.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port the server binds.")
+    models_dir: Path = Field(
+        default_factory=_default_models_dir,
+        description="Where `offramp models pull` stores hub models and where hub sources resolve.",
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
+    )
+    max_queue: int = Field(
+        default=32,
+        ge=0,
+        description="Requests allowed to wait per model behind the running ones; "
+        "beyond that a request gets 503 with Retry-After.",
+    )
+    n_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for llama.cpp; None uses every core."
+    )
+    n_gpu_layers: int = Field(
+        default=-1,
+        description="Layers llama.cpp offloads to a GPU when built with one (-1: all, 0: none).",
+    )
+    embed_device: str | None = Field(
+        default=None, description="Torch device for embeddings; None picks CUDA when present."
+    )
+    embed_batch_size: int = Field(
+        default=64, ge=1, description="Texts encoded per forward pass of the embedding model."
+    )
+    preload: bool = Field(
+        default=True, description="Load every configured local model at start-up."
+    )
+    default_max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cap on generated tokens when a request names none; None: up to the context.",
+    )
+    log_level: str = Field(default="info", description="Server log level.")
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings with file < env < explicit precedence.
+
+    Raises InvalidRequest (param ``config``) when the file is missing or malformed.
+    """
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    if config is not None:
+        explicit["config"] = config
+    probe = Settings(**explicit)
+    file_values = _settings_section(probe.config)
+    from_env = probe.model_fields_set - explicit.keys()
+    merged = {k: v for k, v in file_values.items() if k not in from_env}
+    merged.update(explicit)
+    return Settings(**merged)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML config file into a mapping; raise InvalidRequest naming the file if bad."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read config file {path}: {exc}", param="config") from exc
+    except yaml.YAMLError as exc:
+        raise InvalidRequest(
+            f"config file {path} is not valid YAML: {exc}", param="config"
+        ) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"config file {path} must hold a mapping", param="config")
+    return data
+
+
+def _settings_section(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    section = read_config_file(path).get("settings") or {}
+    if not isinstance(section, dict):
+        raise InvalidRequest(f"`settings` in {path} must be a mapping", param="config")
+    return section
