@@ -16,7 +16,9 @@ from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.streaming import ClientGone
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
+from offramp.services.admission import Admission
 from offramp.services.pool import ModelPool
+from offramp.services.runtime import Runtime
 from offramp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
                 await the_pool.aclose()
 
     app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
-    app.state.pool = the_pool
+    app.state.runtime = Runtime(the_pool, Admission(settings.max_queue))
     app.state.settings = settings
     app.state.started = int(time.time())
     app.state.ready = False

@@ -5,8 +5,14 @@ from __future__ import annotations
 from fastapi import Request
 
 from offramp.services.pool import ModelPool
+from offramp.services.runtime import Runtime
 
 
 def pool_of(request: Request) -> ModelPool:
-    pool: ModelPool = request.app.state.pool
+    pool: ModelPool = request.app.state.runtime.pool
     return pool
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

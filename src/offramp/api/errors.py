@@ -8,20 +8,20 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from offramp.api.responses import JSONResponse
 from offramp.errors import ClientError, OfframpError, Overloaded
 
 log = logging.getLogger(__name__)
 
 
-def error_response(error: OfframpError) -> ORJSONResponse:
+def error_response(error: OfframpError) -> JSONResponse:
     """The HTTP response for ``error`` (Retry-After on 503)."""
     headers = {}
     if isinstance(error, Overloaded):
         headers["Retry-After"] = str(error.retry_after)
-    return ORJSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
+    return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
 
 
 def validation_error(exc: RequestValidationError) -> ClientError:
@@ -81,23 +81,23 @@ def install(app: FastAPI) -> None:
     """Register the handlers that render every error as the OpenAI envelope."""
 
     @app.exception_handler(OfframpError)
-    async def _offramp(_: Request, exc: OfframpError) -> ORJSONResponse:
+    async def _offramp(_: Request, exc: OfframpError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("request failed: %s", exc.message)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = OfframpError(str(exc.detail), code=None)
         error.status_code = exc.status_code
         error.error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
         return error_response(error)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return error_response(OfframpError(f"internal error: {type(exc).__name__}"))

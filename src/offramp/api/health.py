@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
 from offramp.api.deps import pool_of
+from offramp.api.responses import JSONResponse
 
 router = APIRouter()
 
 
 @router.get("/health")
-async def health() -> ORJSONResponse:
-    return ORJSONResponse({"status": "ok"})
+async def health() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/ready")
-async def ready(request: Request) -> ORJSONResponse:
+async def ready(request: Request) -> JSONResponse:
     pool = pool_of(request)
     models = {spec.name: pool.loaded(spec.name) for spec in pool.models.specs}
     is_ready = bool(request.app.state.ready) and all(models.values())
-    return ORJSONResponse(
+    return JSONResponse(
         {"status": "ready" if is_ready else "loading", "models": models},
         status_code=200 if is_ready else 503,
     )

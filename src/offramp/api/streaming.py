@@ -53,21 +53,27 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
 async def _guarded(request: Request, items: AsyncIterator[T]) -> AsyncGenerator[T, None]:
     """Iterate ``items``, stopping (and closing them) as soon as the client disconnects."""
     watcher = asyncio.ensure_future(_disconnected(request))
+    step: asyncio.Future[T] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(items))
             done, _ = await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if step not in done:
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
-                    await step
                 return
             try:
-                yield step.result()
+                item = step.result()
             except StopAsyncIteration:
                 return
+            step = None
+            yield item
     finally:
+        # Also reached when the response task itself is cancelled: stop the pending step
+        # before closing the source, which cannot be closed while it runs.
         watcher.cancel()
+        if step is not None and not step.done():
+            step.cancel()
+            with contextlib.suppress(BaseException):
+                await step
         closer = getattr(items, "aclose", None)
         if closer is not None:
             await closer()

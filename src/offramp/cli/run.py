@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from offramp.services.admission import Admission
+from offramp.services.runtime import Runtime
 from offramp.settings import Settings, load_settings
 from offramp.types import ChatRequest, ChoiceDelta, EmbedRequest, Message, Sampling
 
@@ -64,7 +66,8 @@ async def _chat(settings: Settings, request: ChatRequest) -> None:
 
     pool = build_pool(settings)
     try:
-        stream = await generation.stream_chat(pool, request)
+        runtime = Runtime(pool, Admission(settings.max_queue))
+        stream = await generation.stream_chat(runtime, request)
         async for item in stream:
             if isinstance(item, ChoiceDelta) and item.text:
                 sys.stdout.write(item.text)
@@ -92,7 +95,7 @@ async def _embed(settings: Settings, request: EmbedRequest) -> None:
 
     pool = build_pool(settings)
     try:
-        result = await embeddings.embed(pool, request)
+        result = await embeddings.embed(Runtime(pool, Admission(settings.max_queue)), request)
         for vector in result.vectors:
             print(json.dumps([round(float(x), 6) for x in vector]))
     finally:

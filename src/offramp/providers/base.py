@@ -32,6 +32,7 @@ class Capabilities:
     max_top_logprobs: int = 0
     context_length: int = 0
     embedding_dimensions: int = 0
+    concurrency: int = 1  # requests served at once; more wait in the admission queue
 
 
 class Provider:

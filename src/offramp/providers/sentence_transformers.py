@@ -41,7 +41,7 @@ class SentenceTransformersProvider(Provider):
         self._max_tokens = min(spec.context_length, int(self._model.max_seq_length or 10**9))
         self._batch_size = settings.embed_batch_size
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
-        dims = int(self._model.get_sentence_embedding_dimension() or 0)
+        dims = int(self._model.get_embedding_dimension() or 0)
         self.capabilities = Capabilities(
             embeddings=True, context_length=self._max_tokens, embedding_dimensions=dims
         )

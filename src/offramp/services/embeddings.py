@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from offramp.services.pool import ModelPool
+from offramp.services.runtime import Runtime
 from offramp.types import EmbedRequest, EmbedResult
 
 
-async def embed(pool: ModelPool, request: EmbedRequest) -> EmbedResult:
+async def embed(runtime: Runtime, request: EmbedRequest) -> EmbedResult:
     """Embed every text; vectors come back L2-normalised, one per text, in order."""
-    _spec, provider = await pool.get(request.model, "embedding")
-    return await provider.embed(request)
+    spec, provider = await runtime.pool.get(request.model, "embedding")
+    with runtime.admission.slot(spec.name, provider.capabilities.concurrency):
+        return await provider.embed(request)

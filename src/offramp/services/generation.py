@@ -9,36 +9,42 @@ import jsonschema
 
 from offramp.errors import OutputValidationFailed, UnsupportedParameter
 from offramp.providers.base import Capabilities, Provider, StreamItem
-from offramp.services.pool import ModelPool
+from offramp.services.runtime import Runtime
 from offramp.types import ChatRequest, CompletionRequest, CompletionResult, OutputFormat, Sampling
 
 
-async def chat(pool: ModelPool, request: ChatRequest) -> CompletionResult:
+async def chat(runtime: Runtime, request: ChatRequest) -> CompletionResult:
     """Answer a chat request whole; JSON outputs are validated before they are returned."""
-    provider = await _chat_provider(pool, request)
-    result = await provider.chat(request)
+    name, provider = await _chat_provider(runtime, request)
+    with runtime.admission.slot(name, provider.capabilities.concurrency):
+        result = await provider.chat(request)
     for choice in result.choices:
         if choice.finish_reason == "stop" and choice.text is not None:
             validate_output(choice.text, request.output)
     return result
 
 
-async def stream_chat(pool: ModelPool, request: ChatRequest) -> AsyncIterator[StreamItem]:
-    """Stream a chat answer; the provider is checked before the first item."""
-    provider = await _chat_provider(pool, request)
-    return provider.stream_chat(request)
+async def stream_chat(runtime: Runtime, request: ChatRequest) -> AsyncIterator[StreamItem]:
+    """Stream a chat answer; the provider is checked now, admission at the first item."""
+    name, provider = await _chat_provider(runtime, request)
+    concurrency = provider.capabilities.concurrency
+    return runtime.admission.stream(name, concurrency, provider.stream_chat(request))
 
 
-async def complete(pool: ModelPool, request: CompletionRequest) -> CompletionResult:
+async def complete(runtime: Runtime, request: CompletionRequest) -> CompletionResult:
     """Answer a legacy text completion request whole."""
-    provider = await _completion_provider(pool, request)
-    return await provider.complete(request)
+    name, provider = await _completion_provider(runtime, request)
+    with runtime.admission.slot(name, provider.capabilities.concurrency):
+        return await provider.complete(request)
 
 
-async def stream_complete(pool: ModelPool, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+async def stream_complete(
+    runtime: Runtime, request: CompletionRequest
+) -> AsyncIterator[StreamItem]:
     """Stream a legacy text completion."""
-    provider = await _completion_provider(pool, request)
-    return provider.stream_complete(request)
+    name, provider = await _completion_provider(runtime, request)
+    concurrency = provider.capabilities.concurrency
+    return runtime.admission.stream(name, concurrency, provider.stream_complete(request))
 
 
 def validate_output(text: str, output: OutputFormat) -> None:
@@ -60,21 +66,23 @@ def validate_output(text: str, output: OutputFormat) -> None:
             ) from exc
 
 
-async def _chat_provider(pool: ModelPool, request: ChatRequest) -> Provider:
-    _spec, provider = await pool.get(request.model, "chat")
+async def _chat_provider(runtime: Runtime, request: ChatRequest) -> tuple[str, Provider]:
+    spec, provider = await runtime.pool.get(request.model, "chat")
     caps = provider.capabilities
     _check_sampling(caps, request.sampling)
     if request.tools and not caps.tools:
         raise UnsupportedParameter("this model cannot call tools", param="tools")
-    return provider
+    return spec.name, provider
 
 
-async def _completion_provider(pool: ModelPool, request: CompletionRequest) -> Provider:
-    _spec, provider = await pool.get(request.model, "chat")
+async def _completion_provider(
+    runtime: Runtime, request: CompletionRequest
+) -> tuple[str, Provider]:
+    spec, provider = await runtime.pool.get(request.model, "chat")
     if not provider.capabilities.completions:
         raise UnsupportedParameter("this model serves chat completions only", param="model")
     _check_sampling(provider.capabilities, request.sampling)
-    return provider
+    return spec.name, provider
 
 
 def _check_sampling(caps: Capabilities, sampling: Sampling) -> None:

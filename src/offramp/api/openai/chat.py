@@ -7,11 +7,12 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 
-from offramp.api.deps import pool_of
+from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
+from offramp.api.responses import JSONResponse
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.providers.base import StreamItem
 from offramp.services import generation
@@ -22,17 +23,17 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions", response_model=None)
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
-    pool = pool_of(request)
+    runtime = runtime_of(request)
     chat = translate.chat_request(body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _ChunkRenderer(completion_id, created, body.model, include_usage)
-        items = await generation.stream_chat(pool, chat)
+        items = await generation.stream_chat(runtime, chat)
         return await start_sse(request, items, frames.render)
-    result = await until_disconnect(request, generation.chat(pool, chat))
-    return ORJSONResponse(_completion(completion_id, created, result))
+    result = await until_disconnect(request, generation.chat(runtime, chat))
+    return JSONResponse(_completion(completion_id, created, result))
 
 
 def _completion(completion_id: str, created: int, result: CompletionResult) -> dict[str, Any]:

@@ -8,11 +8,12 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 
-from offramp.api.deps import pool_of
+from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import CompletionRequestWire
+from offramp.api.responses import JSONResponse
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.errors import UnsupportedParameter
 from offramp.providers.base import StreamItem
@@ -24,7 +25,7 @@ router = APIRouter()
 
 @router.post("/v1/completions", response_model=None)
 async def create_completion(body: CompletionRequestWire, request: Request) -> Response:
-    pool = pool_of(request)
+    runtime = runtime_of(request)
     requests = translate.completion_requests(body)
     completion_id = f"cmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -38,12 +39,12 @@ async def create_completion(body: CompletionRequestWire, request: Request) -> Re
         if len(requests) > 1:
             raise UnsupportedParameter("streaming takes one prompt per request", param="prompt")
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        items = await generation.stream_complete(pool, requests[0])
+        items = await generation.stream_complete(runtime, requests[0])
         return await start_sse(request, items, _StreamRenderer(base, include_usage).render)
     results = await until_disconnect(
-        request, asyncio.gather(*(generation.complete(pool, r) for r in requests))
+        request, asyncio.gather(*(generation.complete(runtime, r) for r in requests))
     )
-    return ORJSONResponse({**base, **_merge(results, requests[0].n)})
+    return JSONResponse({**base, **_merge(results, requests[0].n)})
 
 
 def _merge(results: list[CompletionResult], n: int) -> dict[str, Any]:

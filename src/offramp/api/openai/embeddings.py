@@ -6,11 +6,11 @@ import base64
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
-from offramp.api.deps import pool_of
+from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import EmbeddingRequestWire
+from offramp.api.responses import JSONResponse
 from offramp.api.streaming import until_disconnect
 from offramp.services import embeddings
 
@@ -18,9 +18,11 @@ router = APIRouter()
 
 
 @router.post("/v1/embeddings")
-async def create_embeddings(body: EmbeddingRequestWire, request: Request) -> ORJSONResponse:
-    pool = pool_of(request)
-    result = await until_disconnect(request, embeddings.embed(pool, translate.embed_request(body)))
+async def create_embeddings(body: EmbeddingRequestWire, request: Request) -> JSONResponse:
+    runtime = runtime_of(request)
+    result = await until_disconnect(
+        request, embeddings.embed(runtime, translate.embed_request(body))
+    )
     vectors = result.vectors
     if body.encoding_format == "base64":
         little = vectors.astype("<f4", copy=False)
@@ -37,7 +39,7 @@ async def create_embeddings(body: EmbeddingRequestWire, request: Request) -> ORJ
             {"object": "embedding", "index": i, "embedding": row}
             for i, row in enumerate(np.asarray(vectors, dtype=np.float32))
         ]
-    return ORJSONResponse(
+    return JSONResponse(
         {
             "object": "list",
             "data": data,

@@ -80,7 +80,6 @@ class _Running:
     next_prompt: int
     generated: int = 0
     last_token: int = -1
-    started_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -139,7 +138,6 @@ class Engine:
         self._waiting: deque[Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._avg_job_s = 1.0
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
         self._thread.start()
 
@@ -168,14 +166,9 @@ class Engine:
     def busy_slots(self) -> int:
         return sum(1 for s in self._slots if s.running is not None)
 
-    def retry_after_s(self) -> int:
-        """A rough wait before a new job would start, from recent job durations."""
-        ahead = self.waiting + self.busy_slots()
-        return max(1, round(self._avg_job_s * ahead / len(self._slots)))
-
     def submit(self, job: Job) -> None:
         with self._cond:
-            if self._closed:
+            if self._closed or not self._thread.is_alive():
                 raise ProviderError("the engine is shut down")
             self._waiting.append(job)
             self._cond.notify()
@@ -192,7 +185,7 @@ class Engine:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)
         for job in self._waiting:
-            job.sink(Failed(ProviderError("the server is shutting down")))
+            _emit(job, Failed(ProviderError("the server is shutting down")))
         self._waiting.clear()
         self._batch.close()
         self._ctx.close()
@@ -207,16 +200,17 @@ class Engine:
                     self._cond.wait()
                 if self._closed:
                     break
-                self._admit()
-            if self._active():
-                try:
+            try:
+                with self._cond:
+                    self._admit()
+                if self._active():
                     self._step()
-                except Exception as exc:  # a native failure must not kill the loop
-                    log.exception("decode step failed")
-                    self._fail_all(ProviderError(f"generation failed: {exc}"))
+            except Exception as exc:  # nothing may kill the loop: every job would hang
+                log.exception("decode step failed")
+                self._fail_all(ProviderError(f"generation failed: {exc}"))
         for slot in self._slots:
             if slot.running is not None:
-                slot.running.job.sink(Failed(ProviderError("the server is shutting down")))
+                _emit(slot.running.job, Failed(ProviderError("the server is shutting down")))
                 slot.running = None
 
     def _active(self) -> list[_Slot]:
@@ -233,9 +227,13 @@ class Engine:
             try:
                 sampler = self._make_sampler(job)
             except OfframpError as exc:
-                job.sink(Failed(exc))
+                _emit(job, Failed(exc))
                 continue
-            reuse = min(_common_prefix(slot.cached, job.prompt), len(job.prompt) - 1)
+            # Reuse only whole n_batch-aligned chunks: a prompt is always decoded in the
+            # same chunks, so its logits (and a seeded sample) do not depend on what the
+            # slot held before.
+            common = min(_common_prefix(slot.cached, job.prompt), len(job.prompt) - 1)
+            reuse = common - common % self.n_batch
             self._ctx.kv_cache_seq_rm(slot.seq_id, reuse, -1)
             del slot.cached[reuse:]
             slot.running = _Running(
@@ -265,7 +263,7 @@ class Engine:
             remaining = len(run.job.prompt) - run.next_prompt
             if remaining <= 0 or budget <= 0:
                 continue
-            take = min(remaining, budget)
+            take = min(remaining, budget, self.n_batch - run.next_prompt % self.n_batch)
             chunk = run.job.prompt[run.next_prompt : run.next_prompt + take]
             done = take == remaining
             index = self._add(slot, chunk, logits_last=done)
@@ -308,6 +306,7 @@ class Engine:
         run.generated += 1
         run.last_token = token
         if self._lib.llama_vocab_is_eog(self.vocab, token):
+            run.generated -= 1  # the end-of-turn token is not part of the completion
             self._finish(slot, "stop", flush=True)
             return
         raw = self.pieces[token]
@@ -317,7 +316,7 @@ class Engine:
             token_lp = self._token_logprob(token, lp, job.sampling.top_logprobs)
         pieces, stopped = run.scanner.feed(Piece(text, token_lp))
         for piece in pieces:
-            job.sink(piece)
+            _emit(job, piece)
         if stopped:
             self._finish(slot, "stop", flush=False)
         elif run.generated >= job.max_tokens:
@@ -329,13 +328,11 @@ class Engine:
         assert run is not None
         if flush:
             for piece in run.scanner.flush():
-                run.job.sink(piece)
+                _emit(run.job, piece)
             tail = run.decoder.decode(b"", final=True)
             if tail:
-                run.job.sink(Piece(tail))
-        elapsed = time.monotonic() - run.started_at
-        self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * elapsed
-        run.job.sink(Finished(reason, len(run.job.prompt), run.generated))
+                _emit(run.job, Piece(tail))
+        _emit(run.job, Finished(reason, len(run.job.prompt), run.generated))
         self._release(slot)
 
     def _release(self, slot: _Slot) -> None:
@@ -346,7 +343,7 @@ class Engine:
     def _fail_all(self, error: OfframpError) -> None:
         for slot in self._active():
             assert slot.running is not None
-            slot.running.job.sink(Failed(error))
+            _emit(slot.running.job, Failed(error))
             self._release(slot)
             self._ctx.kv_cache_seq_rm(slot.seq_id, 0, -1)
             slot.cached.clear()
@@ -441,3 +438,12 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
+
+
+def _emit(job: Job, event: Event) -> None:
+    """Hand an event to a job's sink; a sink that fails marks its job cancelled."""
+    try:
+        job.sink(event)
+    except Exception:
+        log.exception("a job's sink failed; cancelling the job")
+        job.cancelled.set()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from offramp.errors import ContextLengthExceeded, Overloaded, UnsupportedParameter
+from offramp.errors import ContextLengthExceeded, UnsupportedParameter
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider, StreamItem
 from offramp.providers.llamacpp import tools as tool_calls
@@ -55,7 +56,6 @@ class LlamaCppProvider(Provider):
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings):
         options = spec.options
         self._spec = spec
-        self._max_queue = settings.max_queue
         self._default_max_tokens = settings.default_max_tokens
         self.engine = Engine(
             str(path),
@@ -80,6 +80,7 @@ class LlamaCppProvider(Provider):
             logprobs=True,
             max_top_logprobs=MAX_TOP_LOGPROBS,
             context_length=spec.context_length,
+            concurrency=self.engine.n_slots,
         )
 
     def _token_text(self, meta: dict[str, str], which: str) -> str:
@@ -199,14 +200,6 @@ class LlamaCppProvider(Provider):
 
     async def _events(self, plan: _Plan) -> AsyncIterator[tuple[int, Event]]:
         """Run the plan's n jobs; yield (choice index, event) until all have finished."""
-        if (
-            self.engine.waiting + plan.n
-            > self._max_queue + self.engine.n_slots - self.engine.busy_slots()
-        ):
-            raise Overloaded(
-                f"{self.engine.waiting} requests are already waiting for this model; retry later",
-                retry_after=self.engine.retry_after_s(),
-            )
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
         jobs: list[Job] = []
@@ -216,7 +209,9 @@ class LlamaCppProvider(Provider):
                 sampling = replace(sampling, seed=sampling.seed + i)
 
             def sink(event: Event, index: int = i) -> None:
-                loop.call_soon_threadsafe(queue.put_nowait, (index, event))
+                # The engine thread calls this; a loop that already closed has no reader.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(queue.put_nowait, (index, event))
 
             jobs.append(Job(plan.prompt, sampling, plan.max_tokens, sink, plan.grammar))
         for job in jobs:

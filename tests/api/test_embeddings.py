@@ -1,0 +1,68 @@
+"""Embeddings through the official SDK: float and base64, dimensions, real vectors."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import openai
+import pytest
+
+from offramp.providers.sentence_transformers import SentenceTransformersProvider
+from offramp.services.pool import ModelPool
+
+MODEL = "text-embedding-3-small"
+
+
+def _vec(values: object) -> np.ndarray:  # type: ignore[type-arg]
+    return np.asarray(values, dtype=np.float32)
+
+
+def test_float_vectors_are_normalised_and_ordered(client: openai.OpenAI) -> None:
+    texts = ["The cat sat on the mat.", "A kitten rested on the rug.", "Stock prices fell."]
+    r = client.embeddings.create(model=MODEL, input=texts, encoding_format="float")
+    assert [d.index for d in r.data] == [0, 1, 2]
+    vecs = [_vec(d.embedding) for d in r.data]
+    for v in vecs:
+        assert v.shape == (384,)
+        assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-4)
+    assert float(vecs[0] @ vecs[1]) > float(vecs[0] @ vecs[2]) + 0.2
+    assert r.usage.prompt_tokens == r.usage.total_tokens > len(texts)
+
+
+def test_sdk_default_base64_matches_float(client: openai.OpenAI, server: object) -> None:
+    as_float = client.embeddings.create(model=MODEL, input="hello world", encoding_format="float")
+    default = client.embeddings.create(model=MODEL, input="hello world")  # SDK asks for base64
+    assert np.allclose(_vec(as_float.data[0].embedding), _vec(default.data[0].embedding), atol=1e-6)
+    raw = client.embeddings.with_raw_response.create(
+        model=MODEL, input="hello world", encoding_format="base64"
+    )
+    encoded = raw.http_response.json()["data"][0]["embedding"]
+    decoded = np.frombuffer(base64.b64decode(encoded), dtype="<f4")
+    assert np.allclose(decoded, _vec(as_float.data[0].embedding), atol=1e-6)
+
+
+def test_dimensions_shorten_and_renormalise(client: openai.OpenAI) -> None:
+    full = _vec(
+        client.embeddings.create(model=MODEL, input="hello", encoding_format="float")
+        .data[0]
+        .embedding
+    )
+    short = _vec(
+        client.embeddings.create(model=MODEL, input="hello", dimensions=64, encoding_format="float")
+        .data[0]
+        .embedding
+    )
+    assert short.shape == (64,)
+    assert np.linalg.norm(short) == pytest.approx(1.0, abs=1e-4)
+    assert np.allclose(short, full[:64] / np.linalg.norm(full[:64]), atol=1e-5)
+
+
+def test_vectors_equal_the_model_in_process(client: openai.OpenAI, pool: ModelPool) -> None:
+    provider = pool._loaded["all-minilm-l6-v2"]
+    assert isinstance(provider, SentenceTransformersProvider)
+    texts = ["offramp serves embeddings", "from a local model"]
+    local = provider._model.encode(texts, normalize_embeddings=True)
+    served = client.embeddings.create(model="text-embedding-ada-002", input=texts)
+    for got, want in zip(served.data, local, strict=True):
+        assert float(_vec(got.embedding) @ want) > 0.9999

@@ -1,0 +1,55 @@
+"""Shared fixtures: the bundled models are loaded once per session and shared by every
+app the tests build; apps are served by real uvicorn servers on loopback and driven with
+the official ``openai`` SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tests.servers import ServerThread
+
+from offramp.app import build_pool
+from offramp.services.pool import ModelPool
+from offramp.settings import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    models_dir: Path = tmp_path_factory.mktemp("models")
+    return load_settings(models_dir=models_dir, n_threads=2)
+
+
+@pytest.fixture(scope="session")
+def pool(settings: Settings) -> Iterator[ModelPool]:
+    the_pool = build_pool(settings)
+    asyncio.run(the_pool.preload())
+    yield the_pool
+    asyncio.run(the_pool.aclose())
+
+
+@pytest.fixture(scope="session")
+def server(settings: Settings, pool: ModelPool) -> Iterator[ServerThread]:
+    with ServerThread(settings, pool) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def client(server: ServerThread) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=120
+    )
+
+
+@pytest.fixture(scope="session")
+def async_client(server: ServerThread) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=120
+    )
