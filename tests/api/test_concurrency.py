@@ -10,10 +10,10 @@ import time
 
 import httpx
 import openai
-from tests.servers import ServerThread
 
 from offramp.providers.llamacpp.provider import LlamaCppProvider
 from offramp.services.pool import ModelPool
+from tests.servers import ServerThread
 
 MODEL = "gpt-4o-mini"
 NO_END = {"2": -100, "0": -100}  # ban end-of-turn so generation runs to max_tokens

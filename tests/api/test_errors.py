@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from tests.servers import ServerThread
 
 from offramp.services.pool import ModelPool
 from offramp.settings import Settings
+from tests.servers import ServerThread
 
 MODEL = "gpt-4o-mini"
 HELLO = [{"role": "user", "content": "hello"}]

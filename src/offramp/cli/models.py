@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -40,7 +41,8 @@ def list_models(config: ConfigOpt = None) -> None:
             spec.source.describe(),
             present,
         )
-    Console().print(table)
+    # a pipe gets the whole table, not one cut to 80 columns
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @app.command("pull")

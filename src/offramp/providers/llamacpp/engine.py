@@ -29,6 +29,7 @@ from offramp.types import Sampling, TokenLogprob, TopLogprob
 log = logging.getLogger(__name__)
 
 _PENALTY_LAST_N = 64
+_KV_TYPES = {"f16": 1, "q8_0": 8}  # ggml type ids
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class Engine:
         n_threads: int,
         n_gpu_layers: int,
         n_batch: int = 512,
+        n_ubatch: int = 512,
+        kv_type: str = "f16",
+        flash_attn: bool = False,
     ):
         import llama_cpp
         from llama_cpp import _internals as internals
@@ -120,7 +124,13 @@ class Engine:
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = n_ctx * n_slots
         cparams.n_batch = n_batch
-        cparams.n_ubatch = n_batch
+        cparams.n_ubatch = min(n_ubatch, n_batch)
+        cparams.type_k = cparams.type_v = _KV_TYPES[kv_type]
+        cparams.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if flash_attn or kv_type != "f16"  # a quantised V cache needs flash attention
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
         cparams.n_seq_max = n_slots
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from offramp.errors import ContextLengthExceeded, UnsupportedParameter
+from offramp.errors import ContextLengthExceeded, InvalidRequest, UnsupportedParameter
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider, StreamItem
 from offramp.providers.llamacpp import tools as tool_calls
@@ -64,6 +64,9 @@ class LlamaCppProvider(Provider):
             n_threads=settings.n_threads or os.cpu_count() or 1,
             n_gpu_layers=int(options.get("n_gpu_layers", settings.n_gpu_layers)),
             n_batch=int(options.get("n_batch", 512)),
+            n_ubatch=int(options.get("n_ubatch", 512)),
+            kv_type=self._kv_type(options.get("kv_type", "f16")),
+            flash_attn=bool(options.get("flash_attn", False)),
         )
         meta = self.engine.metadata()
         self._formatter = ChatFormatter(
@@ -82,6 +85,12 @@ class LlamaCppProvider(Provider):
             context_length=spec.context_length,
             concurrency=self.engine.n_slots,
         )
+
+    @staticmethod
+    def _kv_type(value: object) -> str:
+        if value not in ("f16", "q8_0"):
+            raise InvalidRequest(f"kv_type must be f16 or q8_0, got {value!r}", param="config")
+        return str(value)
 
     def _token_text(self, meta: dict[str, str], which: str) -> str:
         token_id = meta.get(f"tokenizer.ggml.{which}_token_id")
