@@ -35,7 +35,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Cap on generated tokens when a request names none; None: up to the context.",
     )
+    stream_interval_ms: float = Field(
+        default=20.0,
+        ge=0.0,
+        description="Tokens generated within this window travel as one stream chunk; the "
+        "first token and the end are never held back.",
+    )
     log_level: str = Field(default="info", description="Server log level.")
 
 

@@ -1,7 +1,8 @@
 """Server-sent events and client-disconnect handling.
 
 A stream's first item is produced before the response starts, so a request that fails
-validation, does not fit the context, or finds the queue full gets a real status code.
+validation, does not fit the context, or finds the queue full gets a real status code
+(and a client that leaves while its request waits in the queue is noticed there).
 After that, an error becomes a final SSE error event. A client that goes away cancels
 the work it asked for, whether it was streaming or waiting for a whole answer.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -50,35 +51,6 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
         watcher.cancel()
 
 
-async def _guarded(request: Request, items: AsyncIterator[T]) -> AsyncGenerator[T, None]:
-    """Iterate ``items``, stopping (and closing them) as soon as the client disconnects."""
-    watcher = asyncio.ensure_future(_disconnected(request))
-    step: asyncio.Future[T] | None = None
-    try:
-        while True:
-            step = asyncio.ensure_future(anext(items))
-            done, _ = await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if step not in done:
-                return
-            try:
-                item = step.result()
-            except StopAsyncIteration:
-                return
-            step = None
-            yield item
-    finally:
-        # Also reached when the response task itself is cancelled: stop the pending step
-        # before closing the source, which cannot be closed while it runs.
-        watcher.cancel()
-        if step is not None and not step.done():
-            step.cancel()
-            with contextlib.suppress(BaseException):
-                await step
-        closer = getattr(items, "aclose", None)
-        if closer is not None:
-            await closer()
-
-
 def sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
@@ -94,24 +66,28 @@ async def start_sse(
     ``render`` turns each item into zero or more SSE frames; the stream ends with
     ``data: [DONE]``, or with an error event and ``[DONE]`` if it fails midway.
     """
-    guarded = _guarded(request, items)
     try:
-        first = await until_disconnect(request, anext(guarded))
+        first = await until_disconnect(request, anext(items))
     except StopAsyncIteration:
         first = None
+    except BaseException:
+        await _close(items)
+        raise
 
     async def body() -> AsyncIterator[bytes]:
+        # Once streaming, a disconnect cancels this generator (Starlette watches for it)
+        # or fails the next send; either way the finally below stops the generation.
         try:
             if first is not None:
                 for frame in render(first):
                     yield frame
-                async for item in guarded:
+                async for item in items:
                     for frame in render(item):
                         yield frame
         except OfframpError as exc:
             yield sse(exc.envelope())
         finally:
-            await guarded.aclose()
+            await _close(items)
         yield DONE
 
     return StreamingResponse(
@@ -119,3 +95,9 @@ async def start_sse(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
     )
+
+
+async def _close(items: AsyncIterator[Any]) -> None:
+    closer = getattr(items, "aclose", None)
+    if closer is not None:
+        await closer()

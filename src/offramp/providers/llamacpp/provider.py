@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from offramp.providers.llamacpp import tools as tool_calls
 from offramp.providers.llamacpp.chat_format import ChatFormatter
 from offramp.providers.llamacpp.engine import Engine, Event, Failed, Finished, Grammar, Job
 from offramp.providers.llamacpp.grammar import JSON_OBJECT_GBNF, check_enforceable, schema_to_gbnf
+from offramp.providers.llamacpp.mailbox import Mailbox
 from offramp.providers.llamacpp.stops import Piece
 from offramp.settings import Settings
 from offramp.types import (
@@ -57,6 +57,7 @@ class LlamaCppProvider(Provider):
         options = spec.options
         self._spec = spec
         self._default_max_tokens = settings.default_max_tokens
+        self._stream_interval = settings.stream_interval_ms / 1000
         self.engine = Engine(
             str(path),
             n_ctx=spec.context_length,
@@ -207,33 +208,32 @@ class LlamaCppProvider(Provider):
 
     # ----- running --------------------------------------------------------------------
 
-    async def _events(self, plan: _Plan) -> AsyncIterator[tuple[int, Event]]:
-        """Run the plan's n jobs; yield (choice index, event) until all have finished."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+    async def _events(self, plan: _Plan) -> AsyncIterator[list[tuple[int, Event]]]:
+        """Run the plan's n jobs; yield batches of (choice index, event) until all finish."""
+        mailbox: Mailbox[tuple[int, Event]] = Mailbox(
+            asyncio.get_running_loop(), self._stream_interval
+        )
         jobs: list[Job] = []
         for i in range(plan.n):
             sampling = plan.sampling
             if sampling.seed is not None and i:
                 sampling = replace(sampling, seed=sampling.seed + i)
 
-            def sink(event: Event, index: int = i) -> None:
-                # The engine thread calls this; a loop that already closed has no reader.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(queue.put_nowait, (index, event))
-
-            jobs.append(Job(plan.prompt, sampling, plan.max_tokens, sink, plan.grammar))
+            jobs.append(
+                Job(plan.prompt, sampling, plan.max_tokens, _Sink(mailbox, i), plan.grammar)
+            )
         for job in jobs:
             self.engine.submit(job)
         pending = plan.n
         try:
             while pending:
-                index, event = await queue.get()
-                if isinstance(event, Failed):
-                    raise event.error
-                if isinstance(event, Finished):
-                    pending -= 1
-                yield index, event
+                batch = await mailbox.take()
+                for _index, event in batch:
+                    if isinstance(event, Failed):
+                        raise event.error
+                    if isinstance(event, Finished):
+                        pending -= 1
+                yield batch
         finally:
             if pending:
                 for job in jobs:
@@ -244,13 +244,14 @@ class LlamaCppProvider(Provider):
         texts = [[plan.echo] for _ in range(plan.n)]
         logprobs: list[list[TokenLogprob]] = [[] for _ in range(plan.n)]
         finished: dict[int, Finished] = {}
-        async for index, event in self._events(plan):
-            if isinstance(event, Piece):
-                texts[index].append(event.text)
-                if event.logprob is not None:
-                    logprobs[index].append(event.logprob)
-            elif isinstance(event, Finished):
-                finished[index] = event
+        async for batch in self._events(plan):
+            for index, event in batch:
+                if isinstance(event, Piece):
+                    texts[index].append(event.text)
+                    if event.logprob is not None:
+                        logprobs[index].append(event.logprob)
+                elif isinstance(event, Finished):
+                    finished[index] = event
         choices = []
         for i in range(plan.n):
             text = "".join(texts[i])
@@ -272,16 +273,15 @@ class LlamaCppProvider(Provider):
         if plan.echo:
             for i in range(plan.n):
                 yield ChoiceDelta(i, plan.echo)
-        async for index, event in self._events(plan):
-            gate = gates[index]
-            if isinstance(event, Piece):
-                text = gate.feed(event.text)
-                lps = (event.logprob,) if event.logprob is not None else None
-                if text or lps:
-                    yield ChoiceDelta(index, text, logprobs=lps)
-            elif isinstance(event, Finished):
-                completion_tokens += event.completion_tokens
-                yield self._final_delta(index, gate, plan, event)
+        async for batch in self._events(plan):
+            for index, text, lps, finished in _merge(batch):
+                gate = gates[index]
+                released = gate.feed(text)
+                if released or lps:
+                    yield ChoiceDelta(index, released, logprobs=lps)
+                if finished is not None:
+                    completion_tokens += finished.completion_tokens
+                    yield self._final_delta(index, gate, plan, finished)
         yield StreamEnd(Usage(len(plan.prompt), completion_tokens))
 
     def _final_delta(
@@ -295,3 +295,46 @@ class LlamaCppProvider(Provider):
         if calls:
             return ChoiceDelta(index, tool_calls=calls, finish_reason="tool_calls")
         return ChoiceDelta(index, held if content else "", finish_reason=reason)
+
+
+class _Sink:
+    """Hands one choice's events to the mailbox; its first token and its end go at once."""
+
+    def __init__(self, mailbox: Mailbox[tuple[int, Event]], index: int):
+        self._mailbox = mailbox
+        self._index = index
+        self._started = False
+
+    def __call__(self, event: Event) -> None:
+        urgent = not self._started or not isinstance(event, Piece)
+        self._started = True
+        self._mailbox.put((self._index, event), urgent=urgent)
+
+
+def _merge(
+    batch: list[tuple[int, Event]],
+) -> list[tuple[int, str, tuple[TokenLogprob, ...] | None, Finished | None]]:
+    """Fold a batch of events into one (index, text, logprobs, finished) per choice run."""
+    out: list[tuple[int, str, tuple[TokenLogprob, ...] | None, Finished | None]] = []
+    texts: list[str] = []
+    lps: list[TokenLogprob] = []
+    current: int | None = None
+
+    def flush(finished: Finished | None = None) -> None:
+        if current is not None and (texts or lps or finished):
+            out.append((current, "".join(texts), tuple(lps) or None, finished))
+        texts.clear()
+        lps.clear()
+
+    for index, event in batch:
+        if index != current:
+            flush()
+            current = index
+        if isinstance(event, Piece):
+            texts.append(event.text)
+            if event.logprob is not None:
+                lps.append(event.logprob)
+        elif isinstance(event, Finished):
+            flush(event)
+    flush()
+    return out
