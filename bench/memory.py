@@ -16,8 +16,9 @@ from bench.server import offramp_server
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--config", help="a config file other than the packaged default")
     args = parser.parse_args()
-    with offramp_server() as served:
+    with offramp_server(*(["--config", args.config] if args.config else [])) as served:
         proc = psutil.Process(served.proc.pid)
         idle = proc.memory_info().rss
         client = openai.OpenAI(base_url=served.base_url + "/v1", api_key="bench")

@@ -96,16 +96,16 @@ def test_malformed_json_is_400(server: ServerThread) -> None:
 def test_prompt_over_context_is_400_with_the_numbers(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "word " * 9000}]
+            model=MODEL, messages=[{"role": "user", "content": "word " * 5000}]
         )
     err = _error(info.value)
     assert err["code"] == "context_length_exceeded" and err["param"] == "messages"
-    assert "8192" in err["message"]
+    assert "4096" in err["message"]
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8190)  # type: ignore[arg-type]
+        client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4090)  # type: ignore[arg-type]
     err = _error(info.value)
     assert err["code"] == "context_length_exceeded"
-    assert "8190 in the completion" in err["message"]
+    assert "4090 in the completion" in err["message"]
 
 
 @pytest.mark.parametrize(

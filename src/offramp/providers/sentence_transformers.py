@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from offramp.errors import ContextLengthExceeded, ProviderError, UnsupportedParameter
+from offramp.memory import release_free_heap
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider
 from offramp.settings import Settings
@@ -78,7 +79,11 @@ class SentenceTransformersProvider(Provider):
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.asarray(vectors, dtype=np.float32), sum(lengths)
+        out = np.asarray(vectors, dtype=np.float32)
+        # torch frees a batch's activations to malloc, which keeps the pages; hand them
+        # back so resident memory does not ratchet up with batch sizes.
+        release_free_heap()
+        return out, sum(lengths)
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Literal
 
+from offramp.memory import release_free_heap
 from offramp.models.registry import ModelRegistry, ModelSpec
 from offramp.models.sources import resolve
 from offramp.providers.base import Provider
@@ -43,6 +44,7 @@ class ModelPool:
         """Load every configured model now (server start-up)."""
         for spec in self.models.specs:
             await self._load(spec)
+        release_free_heap(collect=True)  # loading leaves much freed memory resident
 
     def loaded(self, name: str) -> bool:
         return name in self._loaded
