@@ -40,6 +40,19 @@ def offramp_rate(base_url: str, tokens: int) -> tuple[float, int]:
     return generated / (time.perf_counter() - started), generated
 
 
+def offramp_whole_rate(base_url: str, tokens: int) -> float:
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key="bench", max_retries=0)
+    started = time.perf_counter()
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": PROMPT}],
+        temperature=0,
+        max_tokens=tokens,
+    )
+    assert reply.usage is not None
+    return reply.usage.completion_tokens / (time.perf_counter() - started)
+
+
 def llama_cpp_rate(llm: object, tokens: int) -> tuple[float, int]:
     started = time.perf_counter()
     stream = llm.create_chat_completion(  # type: ignore[attr-defined]
@@ -72,18 +85,23 @@ def main() -> None:
     )
     llama_cpp_rate(llm, 16)  # warm-up
     ours: list[float] = []
+    whole: list[float] = []
     theirs: list[float] = []
     with offramp_server() as served:
         offramp_rate(served.base_url, 16)  # warm-up
         for _ in range(args.reps):  # interleaved, so machine noise hits both alike
             rate, n_ours = offramp_rate(served.base_url, args.tokens)
             ours.append(rate)
+            whole.append(offramp_whole_rate(served.base_url, args.tokens))
             rate, n_theirs = llama_cpp_rate(llm, args.tokens)
             theirs.append(rate)
     o, t = statistics.median(ours), statistics.median(theirs)
     ratios = sorted(a / b for a, b in zip(ours, theirs, strict=True))
     print(f"offramp server (HTTP, streamed): {o:.1f} tok/s  ({n_ours} tokens)")
+    print(f"offramp server (HTTP, whole):    {statistics.median(whole):.1f} tok/s")
     print(f"llama-cpp-python in-process:     {t:.1f} tok/s  ({n_theirs} tokens)")
+    pairs = sorted(a / b for a, b in zip(whole, theirs, strict=True))
+    print(f"ratio whole-answer / in-process: {statistics.median(pairs):.2f}x")
     print(
         f"ratio offramp / in-process:      {statistics.median(ratios):.2f}x median of "
         f"{len(ratios)} interleaved pairs (min {ratios[0]:.2f}, max {ratios[-1]:.2f}); "
