@@ -14,11 +14,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.servers import ServerThread
-
 from offramp.app import build_pool
 from offramp.services.pool import ModelPool
 from offramp.settings import Settings, load_settings
+from tests.servers import ServerThread
 
 
 @pytest.fixture(scope="session")
