@@ -121,3 +121,18 @@ def test_bad_config_fails_with_one_clear_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "missing.yaml" in done.stderr
+
+
+def test_serve_with_unpulled_model_says_what_to_do(tmp_path: Path) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        "models:\n"
+        "  - name: big\n"
+        "    backend: llamacpp\n"
+        "    source: {hub: some-org/big-GGUF, file: big.Q4_K_M.gguf}\n"
+        "    context_length: 4096\n"
+    )
+    done = _offramp("serve", "--config", str(config), env=_env(tmp_path))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "offramp models pull some-org/big-GGUF/big.Q4_K_M.gguf" in done.stderr

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from offramp.models import sources
+from offramp.models.registry import load_registry
 from offramp.services.admission import Admission
 from offramp.services.runtime import Runtime
 from offramp.settings import Settings, load_settings
@@ -30,6 +32,9 @@ def serve(
     from offramp.app import create_app
 
     settings = load_settings(config, host=host, port=port, max_queue=max_queue)
+    # Missing weights are a one-line error here, not a traceback from inside the server.
+    for spec in load_registry(settings.config).specs:
+        sources.resolve(spec.source, settings.models_dir)
     app = create_app(settings)
     uvicorn.run(
         app,
