@@ -8,6 +8,8 @@ are written into plain messages first, so any template can carry them.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2.exceptions import TemplateError
@@ -35,8 +37,13 @@ class ChatFormatter:
         self._bos = bos_token
         self._eos = eos_token
 
-    def render(self, request: ChatRequest) -> str:
-        """The prompt for ``request``, ending where the assistant's reply begins."""
+    def render(self, request: ChatRequest) -> list[Segment]:
+        """The prompt for ``request``, ending where the assistant's reply begins.
+
+        The text comes back in segments: what the template wrote (whose control tokens
+        such as ``<|im_end|>`` are real) and what the caller wrote (where the same text
+        is plain text, so a message cannot forge a turn of another role).
+        """
         messages = [_as_template_dict(m) for m in request.messages]
         extra = _system_additions(request)
         if extra:
@@ -44,6 +51,17 @@ class ChatFormatter:
                 messages[0] = {**messages[0], "content": messages[0]["content"] + "\n\n" + extra}
             else:
                 messages.insert(0, {"role": "system", "content": extra})
+        marked = [
+            {**m, "content": f"{_OPEN}{i}{_SEP}{_unmark(m['content'])}{_CLOSE}"}
+            for i, m in enumerate(messages)
+        ]
+        rendered = self._render(marked)
+        segments = _split(rendered, len(messages))
+        if segments is None:  # the template rewrote the content: no safe split, render plainly
+            return [Segment(self._render(messages), control=True)]
+        return segments
+
+    def _render(self, messages: list[dict[str, Any]]) -> str:
         try:
             return str(
                 self._template.render(
@@ -57,6 +75,43 @@ class ChatFormatter:
             raise InvalidRequest(
                 f"the model's chat template rejected these messages: {exc}", param="messages"
             ) from exc
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of prompt text; ``control`` runs may contain the model's control tokens."""
+
+    text: str
+    control: bool
+
+
+# Private-use code points mark where each message's content sits in the rendered prompt.
+_OPEN, _SEP, _CLOSE = "\ue000", "\ue001", "\ue002"
+_MARKERS = re.compile(f"[{_OPEN}{_SEP}{_CLOSE}]")
+_MARK = re.compile(f"{_OPEN}(\\d+){_SEP}(.*?){_CLOSE}", re.DOTALL)
+
+
+def _split(rendered: str, expected: int) -> list[Segment] | None:
+    segments: list[Segment] = []
+    seen = 0
+    pos = 0
+    for match in _MARK.finditer(rendered):
+        if match.start() > pos:
+            segments.append(Segment(rendered[pos : match.start()], control=True))
+        if match.group(2):
+            segments.append(Segment(match.group(2), control=False))
+        seen += 1
+        pos = match.end()
+    if pos < len(rendered):
+        segments.append(Segment(rendered[pos:], control=True))
+    if seen != expected or any(_MARKERS.search(s.text) for s in segments if s.control):
+        return None
+    return segments
+
+
+def _unmark(content: str) -> str:
+    """Content may not carry the marker code points (they would end its segment early)."""
+    return _MARKERS.sub("\ufffd", content)
 
 
 def _as_template_dict(message: Message) -> dict[str, Any]:

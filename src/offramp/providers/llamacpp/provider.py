@@ -131,8 +131,13 @@ class LlamaCppProvider(Provider):
     def _plan_chat(self, request: ChatRequest) -> _Plan:
         tools_active = bool(request.tools) and request.tool_choice.mode != "none"
         grammar = self._chat_grammar(request, tools_active)
-        prompt_text = self._formatter.render(request)
-        prompt = self.engine.tokenize(prompt_text, add_special=self._add_bos, parse_special=True)
+        prompt: list[int] = []
+        for segment in self._formatter.render(request):
+            prompt += self.engine.tokenize(
+                segment.text,
+                add_special=self._add_bos and not prompt,
+                parse_special=segment.control,
+            )
         return self._plan(
             prompt,
             request.sampling,
