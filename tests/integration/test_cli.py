@@ -136,3 +136,19 @@ def test_serve_with_unpulled_model_says_what_to_do(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "offramp models pull some-org/big-GGUF/big.Q4_K_M.gguf" in done.stderr
+
+
+def test_scan_holds_the_line_in_ci(tmp_path: Path) -> None:
+    project = Path(__file__).parent.parent / "fixtures" / "scan_project"
+    out = tmp_path / "scan.sarif"
+    done = _offramp(
+        "scan", str(project), "--format", "sarif", "--output", str(out), env=_env(tmp_path)
+    )
+    assert done.returncode == 1, done.stderr  # sites remain
+    assert json.loads(out.read_text())["runs"][0]["results"]
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "app.py").write_text("print('no vendor SDK here')\n")
+    done = _offramp("scan", str(clean), "--format", "json", env=_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sites"] == []

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from offramp.cli import models, run
+from offramp.cli import models, run, scan
 from offramp.errors import ClientError, OfframpError
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app.add_typer(models.app, name="models")
 app.command("serve")(run.serve)
 app.command("chat")(run.chat)
 app.command("embed")(run.embed)
+app.command("scan")(scan.scan)
 
 
 def main() -> None:
