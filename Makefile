@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE ?= 1
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: setup serve test lint typecheck unit bench clean
+.PHONY: setup serve test lint typecheck unit bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy src tests bench
 
-test: lint typecheck
+# The parity report is checked in a real headless browser (Debian's Chromium).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: lint typecheck browser
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from offramp.cli import models, run, scan
+from offramp.cli import models, parity, run, scan
 from offramp.errors import ClientError, OfframpError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.command("serve")(run.serve)
 app.command("chat")(run.chat)
 app.command("embed")(run.embed)
 app.command("scan")(scan.scan)
+app.command("parity")(parity.parity)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""``offramp parity``: the same prompts against two routes, compared, with reports."""

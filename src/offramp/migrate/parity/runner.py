@@ -1,0 +1,120 @@
+"""Running the cases against a route, concurrently and bounded, or replaying a recording."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+from rich.progress import Progress
+
+from offramp.errors import InvalidRequest
+from offramp.migrate.parity.cases import Case, Route
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One route's answer to one case: text (chat/json) or a vector (embedding)."""
+
+    id: str
+    text: str = ""
+    vector: tuple[float, ...] = ()
+    latency_s: float = 0.0
+    error: str = ""
+
+
+async def run_route(
+    route: Route,
+    cases: list[Case],
+    *,
+    concurrency: int,
+    label: str,
+    progress: Progress | None = None,
+) -> list[Answer]:
+    """Every case against ``route``, at most ``concurrency`` at once, in case order."""
+    client = openai.AsyncOpenAI(
+        base_url=route.base_url, api_key="parity", max_retries=0, timeout=300
+    )
+    gate = asyncio.Semaphore(concurrency)
+    task = progress.add_task(label, total=len(cases)) if progress else None
+
+    async def one(case: Case) -> Answer:
+        async with gate:
+            started = time.perf_counter()
+            try:
+                answer = await _ask(client, route, case)
+            except openai.APIError as exc:
+                answer = Answer(case.id, error=f"{type(exc).__name__}: {exc}")
+            answer = Answer(
+                answer.id, answer.text, answer.vector, time.perf_counter() - started, answer.error
+            )
+            if progress is not None and task is not None:
+                progress.advance(task)
+            return answer
+
+    try:
+        return list(await asyncio.gather(*(one(c) for c in cases)))
+    finally:
+        await client.close()
+
+
+async def _ask(client: openai.AsyncOpenAI, route: Route, case: Case) -> Answer:
+    if case.type == "embedding":
+        reply = await client.embeddings.create(
+            model=route.embedding_model, input=case.input, encoding_format="float"
+        )
+        return Answer(case.id, vector=tuple(reply.data[0].embedding))
+    messages: list[Any] = list(case.messages)
+    if route.system:
+        messages = [
+            {"role": "system", "content": route.system},
+            *[m for m in messages if m.get("role") != "system"],
+        ]
+    kwargs: dict[str, Any] = {
+        "model": route.model,
+        "messages": messages,
+        "max_tokens": route.max_tokens,
+    }
+    if route.temperature is not None:
+        kwargs["temperature"] = route.temperature
+    if case.type == "json" and case.schema is not None:
+        kwargs["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "parity", "schema": case.schema},
+        }
+    reply = await client.chat.completions.create(**kwargs)
+    return Answer(case.id, text=reply.choices[0].message.content or "")
+
+
+def save_answers(path: Path, answers: list[Answer]) -> None:
+    """Record a route's answers (e.g. OpenAI's, before its key is switched off)."""
+    with path.open("w", encoding="utf-8") as handle:
+        for answer in answers:
+            handle.write(json.dumps(asdict(answer)) + "\n")
+
+
+def load_answers(path: Path, cases: list[Case]) -> list[Answer]:
+    """Replay recorded answers, in case order; every case must have one."""
+    recorded: dict[str, Answer] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc.strerror}", param="baseline") from exc
+    for line in text.splitlines():
+        if line.strip():
+            raw = json.loads(line)
+            recorded[raw["id"]] = Answer(
+                raw["id"],
+                raw.get("text", ""),
+                tuple(raw.get("vector") or ()),
+                float(raw.get("latency_s", 0.0)),
+                raw.get("error", ""),
+            )
+    missing = [c.id for c in cases if c.id not in recorded]
+    if missing:
+        raise InvalidRequest(f"{path} has no recorded answer for {missing[:5]}", param="baseline")
+    return [recorded[c.id] for c in cases]

@@ -1,0 +1,126 @@
+"""``offramp parity`` between two real local routes, with both reports, the HTML one
+rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ServerThread
+
+pytestmark = pytest.mark.slow
+PROMPTS = Path(__file__).parent.parent / "fixtures" / "parity" / "prompts.jsonl"
+
+
+def _parity(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "offramp", "parity", str(PROMPTS), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_two_local_routes_make_both_reports(server: ServerThread, tmp_path: Path) -> None:
+    route = server.base_url + "/v1#gpt-4o-mini"
+    record = tmp_path / "baseline.jsonl"
+    done = _parity(
+        "--baseline",
+        route + "?temperature=0",
+        "--candidate",
+        route + "?temperature=0&system=Answer in a very different style.",
+        "--record-baseline",
+        str(record),
+        "--report-dir",
+        str(tmp_path / "r"),
+        "--min-pass-rate",
+        "0",
+    )
+    assert done.returncode == 0, done.stderr
+    markdown = (tmp_path / "r" / "parity.md").read_text()
+    assert markdown.startswith("# Parity: PASS")
+    assert "Error" not in markdown  # every prompt got an answer from both routes
+    embed_row = next(line for line in markdown.splitlines() if "| embed-sentence |" in line)
+    assert "| 1.000 |" in embed_row  # same embedding model on both routes
+    for case in ("capital", "recursion", "greeting", "person", "embed-sentence"):
+        assert f"| {case} |" in markdown
+    html = (tmp_path / "r" / "parity.html").read_text()
+    assert html.count("<svg") == 2 and 'class="bar"' in html
+    assert len(record.read_text().splitlines()) == 5
+
+    # replaying the recording against the same route as the baseline: identical answers
+    same = _parity(
+        "--baseline-file",
+        str(record),
+        "--candidate",
+        route + "?temperature=0",
+        "--report-dir",
+        str(tmp_path / "replay"),
+        "--min-similarity",
+        "0.999",
+        "--min-embedding-similarity",
+        "0.999",
+    )
+    assert same.returncode == 0, same.stdout + same.stderr
+    # and a strict bar the styled candidate cannot meet fails the run
+    strict = _parity(
+        "--baseline-file",
+        str(record),
+        "--candidate",
+        route + "?temperature=1.5&system=Reply only in French.",
+        "--report-dir",
+        str(tmp_path / "strict"),
+        "--min-similarity",
+        "0.999",
+    )
+    assert strict.returncode == 1
+    assert "FAIL" in (tmp_path / "strict" / "parity.md").read_text().splitlines()[0]
+
+
+def test_html_report_renders_its_plots_in_chromium(server: ServerThread, tmp_path: Path) -> None:
+    from PIL import Image
+
+    route = server.base_url + "/v1#gpt-4o-mini"
+    done = _parity(
+        "--baseline",
+        route + "?temperature=0",
+        "--candidate",
+        route + "?temperature=0.8",
+        "--report-dir",
+        str(tmp_path),
+        "--min-pass-rate",
+        "0",
+    )
+    assert done.returncode == 0, done.stderr
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--hide-scrollbars",
+            "--window-size=1200,900",
+            f"--screenshot={shot}",
+            (tmp_path / "parity.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    image = Image.open(shot).convert("RGB")
+    # the bars are drawn in the report's blue and orange; count those pixels
+    colours = {(0x3B, 0x6E, 0xA8), (0xD9, 0x82, 0x2B)}
+    painted = sum(pixel in colours for pixel in image.getdata())
+    assert painted > 500, "the charts did not render"
