@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.servers import ServerThread
@@ -45,6 +46,7 @@ def test_two_local_routes_make_both_reports(server: ServerThread, tmp_path: Path
     markdown = (tmp_path / "r" / "parity.md").read_text()
     assert markdown.startswith("# Parity: PASS")
     assert "Error" not in markdown  # every prompt got an answer from both routes
+    assert "- tokens: baseline " in markdown and "- tokens: baseline 0," not in markdown
     embed_row = next(line for line in markdown.splitlines() if "| embed-sentence |" in line)
     assert "| 1.000 |" in embed_row  # same embedding model on both routes
     for case in ("capital", "recursion", "greeting", "person", "embed-sentence"):
@@ -122,5 +124,6 @@ def test_html_report_renders_its_plots_in_chromium(server: ServerThread, tmp_pat
     image = Image.open(shot).convert("RGB")
     # the bars are drawn in the report's blue and orange; count those pixels
     colours = {(0x3B, 0x6E, 0xA8), (0xD9, 0x82, 0x2B)}
-    painted = sum(pixel in colours for pixel in image.getdata())
+    pixels = np.asarray(image).reshape(-1, 3)
+    painted = sum(int(np.all(pixels == colour, axis=1).sum()) for colour in colours)
     assert painted > 500, "the charts did not render"

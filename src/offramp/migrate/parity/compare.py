@@ -50,6 +50,11 @@ class Summary:
     def passed(self) -> bool:
         return self.pass_rate >= self.thresholds.min_pass_rate
 
+    def tokens(self, side: str) -> int:
+        return sum(
+            (v.baseline if side == "baseline" else v.candidate).tokens for v in self.verdicts
+        )
+
     def latency(self, side: str) -> dict[str, float]:
         values = sorted(
             (v.baseline if side == "baseline" else v.candidate).latency_s for v in self.verdicts

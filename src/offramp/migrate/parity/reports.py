@@ -26,7 +26,9 @@ def markdown(summary: Summary, baseline: Route | str, candidate: Route | str) ->
         f"{summary.thresholds.min_pass_rate:.0%})",
         f"- latency p50 / p95: baseline {lb['p50']:.2f}s / {lb['p95']:.2f}s, candidate "
         f"{lc['p50']:.2f}s / {lc['p95']:.2f}s",
-        "- cost: both routes are priced at 0 (local); priced routes arrive with the price table",
+        f"- tokens: baseline {summary.tokens('baseline')}, candidate "
+        f"{summary.tokens('candidate')} (local routes cost 0; pricing hosted routes needs "
+        "the price table)",
         "",
         "| prompt | type | similarity | schema valid | fields match | baseline s | candidate s | result |",
         "|---|---|---|---|---|---|---|---|",
@@ -82,7 +84,8 @@ tr.fail td {{ background: #fde8e6; }}
 <p class="verdict">Parity {verdict}: {summary.pass_rate:.0%} of prompts pass</p>
 <p>baseline <code>{escape(b)}</code> vs candidate <code>{escape(c)}</code></p>
 <p>latency p50 / p95: baseline {lb["p50"]:.2f}s / {lb["p95"]:.2f}s, candidate
-{lc["p50"]:.2f}s / {lc["p95"]:.2f}s. Cost: both routes are local (0).</p>
+{lc["p50"]:.2f}s / {lc["p95"]:.2f}s. Tokens: baseline {summary.tokens("baseline")},
+candidate {summary.tokens("candidate")}.</p>
 <div class="charts">{latency}{similarity}</div>
 <table><thead><tr><th>prompt</th><th>type</th><th>similarity</th><th>schema valid</th>
 <th>baseline s</th><th>candidate s</th><th>result</th></tr></thead><tbody>{rows}</tbody></table>

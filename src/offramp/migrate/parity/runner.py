@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class Answer:
     vector: tuple[float, ...] = ()
     latency_s: float = 0.0
     error: str = ""
+    tokens: int = 0  # prompt + completion tokens the route reported
 
 
 async def run_route(
@@ -49,9 +50,7 @@ async def run_route(
                 answer = await _ask(client, route, case)
             except openai.APIError as exc:
                 answer = Answer(case.id, error=f"{type(exc).__name__}: {exc}")
-            answer = Answer(
-                answer.id, answer.text, answer.vector, time.perf_counter() - started, answer.error
-            )
+            answer = replace(answer, latency_s=time.perf_counter() - started)
             if progress is not None and task is not None:
                 progress.advance(task)
             return answer
@@ -67,7 +66,11 @@ async def _ask(client: openai.AsyncOpenAI, route: Route, case: Case) -> Answer:
         reply = await client.embeddings.create(
             model=route.embedding_model, input=case.input, encoding_format="float"
         )
-        return Answer(case.id, vector=tuple(reply.data[0].embedding))
+        return Answer(
+            case.id,
+            vector=tuple(reply.data[0].embedding),
+            tokens=reply.usage.total_tokens if reply.usage else 0,
+        )
     messages: list[Any] = list(case.messages)
     if route.system:
         messages = [
@@ -87,7 +90,11 @@ async def _ask(client: openai.AsyncOpenAI, route: Route, case: Case) -> Answer:
             "json_schema": {"name": "parity", "schema": case.schema},
         }
     reply = await client.chat.completions.create(**kwargs)
-    return Answer(case.id, text=reply.choices[0].message.content or "")
+    return Answer(
+        case.id,
+        text=reply.choices[0].message.content or "",
+        tokens=reply.usage.total_tokens if reply.usage else 0,
+    )
 
 
 def save_answers(path: Path, answers: list[Answer]) -> None:
@@ -113,6 +120,7 @@ def load_answers(path: Path, cases: list[Case]) -> list[Answer]:
                 tuple(raw.get("vector") or ()),
                 float(raw.get("latency_s", 0.0)),
                 raw.get("error", ""),
+                int(raw.get("tokens", 0)),
             )
     missing = [c.id for c in cases if c.id not in recorded]
     if missing:
