@@ -14,7 +14,6 @@ import codecs
 import ctypes
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,7 +68,6 @@ class Job:
     sink: Callable[[Event], None]
     grammar: Grammar | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
-    enqueued_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -160,9 +158,6 @@ class Engine:
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
         """Tokenise ``text``; ``parse_special`` turns control-token text into tokens."""
         return list(self._model.tokenize(text.encode("utf-8"), add_special, parse_special))
-
-    def detokenize(self, tokens: list[int]) -> str:
-        return b"".join(self.pieces[t] for t in tokens).decode("utf-8", errors="replace")
 
     @property
     def waiting(self) -> int:
