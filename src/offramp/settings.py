@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         default=64, ge=1, description="Texts encoded per forward pass of the embedding model."
     )
+    embed_batch_window_ms: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="How long the embedding worker waits for more requests to encode "
+        "together with the first one.",
+    )
     preload: bool = Field(
         default=True, description="Load every configured local model at start-up."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import numpy as np
@@ -66,3 +67,38 @@ def test_vectors_equal_the_model_in_process(client: openai.OpenAI, pool: ModelPo
     served = client.embeddings.create(model="text-embedding-ada-002", input=texts)
     for got, want in zip(served.data, local, strict=True):
         assert float(_vec(got.embedding) @ want) > 0.9999
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
+    client: openai.OpenAI, async_client: openai.AsyncOpenAI
+) -> None:
+    texts = [
+        f"Lesson {i}: how {topic} works"
+        for i, topic in enumerate(["recursion", "sorting", "hashing", "graphs"] * 4)
+    ]
+    alone = [
+        _vec(
+            client.embeddings.create(model=MODEL, input=t, encoding_format="float")
+            .data[0]
+            .embedding
+        )
+        for t in texts
+    ]
+
+    async def together() -> list[object]:
+        async def one(text: str) -> object:
+            try:
+                reply = await async_client.embeddings.create(
+                    model=MODEL, input=text, encoding_format="float"
+                )
+            except openai.BadRequestError as exc:
+                return exc
+            return _vec(reply.data[0].embedding)
+
+        return await asyncio.gather(*(one(t) for t in [*texts, "word " * 400]))
+
+    *results, too_long = asyncio.run(together())
+    assert isinstance(too_long, openai.BadRequestError)  # fails alone, the others succeed
+    for got, want in zip(results, alone, strict=True):
+        assert isinstance(got, np.ndarray)
+        assert float(got @ want) > 0.9999

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,14 @@ from offramp.errors import ContextLengthExceeded, ProviderError, UnsupportedPara
 from offramp.memory import release_free_heap
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider
+from offramp.providers.embed_batcher import EmbedBatcher
 from offramp.settings import Settings
 from offramp.types import EmbedRequest, EmbedResult
 
 
 class SentenceTransformersProvider(Provider):
-    """Embeds texts with one model; encoding runs on a dedicated thread, never the loop.
+    """Embeds texts with one model on its own thread, never the event loop; requests
+    arriving together are encoded in one pass (see EmbedBatcher).
 
     Inputs longer than the model's sequence limit are refused (400 with the numbers),
     never truncated.
@@ -41,7 +42,12 @@ class SentenceTransformersProvider(Provider):
             raise ProviderError(f"cannot load embedding model from {path}: {exc}") from exc
         self._max_tokens = min(spec.context_length, int(self._model.max_seq_length or 10**9))
         self._batch_size = settings.embed_batch_size
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+        self._batcher = EmbedBatcher(
+            check=self._count_tokens,
+            encode=self._encode,
+            window=settings.embed_batch_window_ms / 1000,
+            max_texts=max(self._batch_size, 1),
+        )
         dims = int(self._model.get_embedding_dimension() or 0)
         self.capabilities = Capabilities(
             embeddings=True, context_length=self._max_tokens, embedding_dimensions=dims
@@ -54,15 +60,15 @@ class SentenceTransformersProvider(Provider):
                 f"dimensions must be between 1 and {dims} for this model, got {request.dimensions}",
                 param="dimensions",
             )
-        loop = asyncio.get_running_loop()
-        vectors, tokens = await loop.run_in_executor(self._executor, self._encode, request.texts)
+        vectors, tokens = await asyncio.wrap_future(self._batcher.submit(request.texts))
         if request.dimensions is not None and request.dimensions < dims:
             vectors = vectors[:, : request.dimensions]
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.maximum(norms, 1e-12)
         return EmbedResult(request.model, vectors.astype(np.float32, copy=False), tokens)
 
-    def _encode(self, texts: tuple[str, ...]) -> tuple[npt.NDArray[np.float32], int]:
+    def _count_tokens(self, texts: tuple[str, ...]) -> int:
+        """Tokens in ``texts``; ContextLengthExceeded for any text over the limit."""
         tokenizer: Any = self._model.tokenizer
         lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
         for i, n in enumerate(lengths):
@@ -72,8 +78,11 @@ class SentenceTransformersProvider(Provider):
                     f"{self._max_tokens} tokens per input. Split the text.",
                     param="input",
                 )
+        return sum(lengths)
+
+    def _encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
         vectors = self._model.encode(
-            list(texts),
+            texts,
             batch_size=self._batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
@@ -83,7 +92,7 @@ class SentenceTransformersProvider(Provider):
         # torch frees a batch's activations to malloc, which keeps the pages; hand them
         # back so resident memory does not ratchet up with batch sizes.
         release_free_heap()
-        return out, sum(lengths)
+        return out
 
     async def aclose(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._batcher.close)
