@@ -47,8 +47,9 @@ def client(server: ServerThread) -> openai.OpenAI:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def async_client(server: ServerThread) -> openai.AsyncOpenAI:
+    """Per test: its connections belong to the event loop of the test that uses it."""
     return openai.AsyncOpenAI(
         base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=120
     )

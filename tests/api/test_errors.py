@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -210,7 +211,7 @@ def test_oversized_body_is_413(tight: ServerThread) -> None:
     assert r.status_code == 413
 
 
-def test_full_queue_is_503_with_retry_after(tight: ServerThread) -> None:
+def test_full_queue_is_503_with_retry_after(tight: ServerThread, pool: ModelPool) -> None:
     body = {
         "model": MODEL,
         "messages": HELLO,
@@ -219,15 +220,19 @@ def test_full_queue_is_503_with_retry_after(tight: ServerThread) -> None:
         "stream": True,
         "logit_bias": {"2": -100, "0": -100},
     }
-    # two clients, as two applications would be: one holds the only slot, one is refused
-    with (
-        httpx.Client(base_url=tight.base_url, timeout=60) as holder,
-        httpx.Client(base_url=tight.base_url, timeout=60) as other,
-        holder.stream("POST", "/v1/chat/completions", json=body) as running,
-    ):
-        assert running.status_code == 200
-        lines = running.iter_lines()  # kept: a dropped iterator closes the response
-        next(lines)  # the first token is out: the only slot is busy
+    provider = pool._loaded["smollm2-135m-instruct"]
+    slots = provider.capabilities.concurrency
+    # one client per slot, as separate applications would be, holds every slot busy
+    with contextlib.ExitStack() as stack:
+        holders = []
+        for _ in range(slots):
+            http = stack.enter_context(httpx.Client(base_url=tight.base_url, timeout=60))
+            running = stack.enter_context(http.stream("POST", "/v1/chat/completions", json=body))
+            assert running.status_code == 200
+            lines = running.iter_lines()  # kept: a dropped iterator closes the response
+            next(lines)  # the first token is out: this slot is busy
+            holders.append(lines)
+        other = stack.enter_context(httpx.Client(base_url=tight.base_url, timeout=60))
         r = other.post("/v1/chat/completions", json={**body, "stream": False})
         assert r.status_code == 503
         assert int(r.headers["retry-after"]) >= 1

@@ -1,11 +1,18 @@
 """The llama.cpp decode loop: one thread owns the context and serves every slot.
 
-Requests become jobs in a FIFO queue. The engine thread admits them into free slots
-(sequences of the shared KV cache, reusing the longest cached prompt prefix), decodes
-every active slot in one batch per step, samples each slot with its own native sampler
-chain (penalties, logit bias, grammar, top-k/top-p/min-p, temperature, seeded dist),
-and hands text back through the job's sink. A cancelled job leaves its slot before the
-next step. Nothing here touches asyncio: the sink decides how events cross threads.
+Requests become jobs in a FIFO queue. Between steps the engine admits waiting jobs into
+free slots, and every step decodes all active slots together in one batch (new prompts
+in n_batch-aligned chunks beside the running sequences' next tokens), then samples each
+slot with its own native sampler chain (see ``sampling``) and hands text back through
+the job's sink. Nothing here touches asyncio: the sink decides how events cross threads.
+
+The KV cache is one pool of ``kv_size`` cells shared by every slot. A new job starts
+from the longest prefix of its prompt already computed in *any* slot (the cells are
+shared, not copied), so a common system prompt is computed once. When the pool is
+full, idle slots' cached prefixes are dropped first; if that is not enough the most
+recently admitted job is preempted: its cells are freed and it waits, sampler state
+intact, to be recomputed once another job finishes (it continues exactly where it was).
+A cancelled job leaves its slot before the next step.
 """
 
 from __future__ import annotations
@@ -19,24 +26,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from offramp.errors import InvalidRequest, OfframpError, ProviderError
+from offramp.providers.llamacpp.sampling import Grammar, Samplers
 from offramp.providers.llamacpp.stops import Piece, StopScanner
-from offramp.types import Sampling, TokenLogprob, TopLogprob
+from offramp.types import Sampling
 
 log = logging.getLogger(__name__)
 
-_PENALTY_LAST_N = 64
 _KV_TYPES = {"f16": 1, "q8_0": 8}  # ggml type ids
+_NO_KV_SLOT = 1  # llama_decode's return code when the KV cache has no room for the batch
 
-
-@dataclass(frozen=True)
-class Grammar:
-    """A GBNF grammar; with ``trigger`` it applies only from the first match of that regex."""
-
-    gbnf: str
-    trigger: str | None = None
+__all__ = ["Engine", "EngineStats", "Event", "Failed", "Finished", "Grammar", "Job"]
 
 
 @dataclass(frozen=True)
@@ -71,25 +71,55 @@ class Job:
 
 
 @dataclass
+class EngineStats:
+    """Counters since start-up (read from any thread; written by the engine thread)."""
+
+    prompt_tokens: int = 0  # prompt tokens requested by admitted jobs
+    prompt_tokens_reused: int = 0  # of those, found already computed in some slot
+    prompt_tokens_shared: int = 0  # of the reused, taken from another slot's cells
+    generated_tokens: int = 0
+    steps: int = 0
+    preemptions: int = 0
+
+
+@dataclass
 class _Running:
     job: Job
     sampler: Any
     scanner: StopScanner
     decoder: codecs.IncrementalDecoder
-    next_prompt: int
+    context: list[int]  # the prompt: decoded in n_batch-aligned chunks
+    next_prompt: int = 0  # how many of ``context`` the slot holds
+    replay: list[int] = field(default_factory=list)  # completion to recompute after preemption
     generated: int = 0
-    last_token: int = -1
+    last_token: int = -1  # sampled, not yet decoded
+    admitted: int = 0
 
 
 @dataclass
 class _Slot:
     seq_id: int
-    cached: list[int] = field(default_factory=list)
+    cached: list[int] = field(default_factory=list)  # tokens whose KV this sequence holds
     running: _Running | None = None
 
 
+@dataclass
+class _Entry:
+    """A slot's part of one batch."""
+
+    slot: _Slot
+    tokens: list[int]
+    pos: int
+    sample: bool  # sample from this entry's last row after the decode
+    prompt: bool  # advances the slot's prompt rather than its generation
+
+
 class Engine:
-    """Owns one llama.cpp model and context; thread-safe ``submit``."""
+    """Owns one llama.cpp model and context; thread-safe ``submit``.
+
+    ``n_ctx`` is the most one sequence may hold (prompt + completion); ``kv_size`` is the
+    shared KV pool for all ``n_slots`` sequences (at least ``n_ctx``).
+    """
 
     def __init__(
         self,
@@ -99,9 +129,11 @@ class Engine:
         n_slots: int,
         n_threads: int,
         n_gpu_layers: int,
+        kv_size: int | None = None,
         n_batch: int = 512,
         n_ubatch: int = 512,
         kv_type: str = "f16",
+        kv_unified: bool = False,
         flash_attn: bool = False,
     ):
         import llama_cpp
@@ -109,9 +141,17 @@ class Engine:
         from llama_cpp import _logger
 
         _logger.set_verbose(False)
-
+        kv_size = kv_size if kv_unified and kv_size else n_ctx * n_slots
+        if kv_size < n_ctx:
+            raise InvalidRequest(
+                f"kv_size ({kv_size}) must hold at least one full context ({n_ctx})",
+                param="config",
+            )
+        if not 1 <= n_slots <= n_batch:
+            raise InvalidRequest(
+                f"parallel must be between 1 and n_batch ({n_batch})", param="config"
+            )
         self._lib = llama_cpp
-        self._internals = internals
         llama_cpp.llama_backend_init()
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
@@ -120,7 +160,7 @@ class Engine:
         except ValueError as exc:
             raise ProviderError(f"cannot load {model_path}: {exc}") from exc
         cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = n_ctx * n_slots
+        cparams.n_ctx = kv_size
         cparams.n_batch = n_batch
         cparams.n_ubatch = min(n_ubatch, n_batch)
         cparams.type_k = cparams.type_v = _KV_TYPES[kv_type]
@@ -130,20 +170,29 @@ class Engine:
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         cparams.n_seq_max = n_slots
+        cparams.kv_unified = kv_unified
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         cparams.no_perf = True
         self._ctx = internals.LlamaContext(model=self._model, params=cparams, verbose=False)
+        self._memory = llama_cpp.llama_get_memory(self._ctx.ctx)
         self._batch = internals.LlamaBatch(
             n_tokens=n_batch, embd=0, n_seq_max=n_slots, verbose=False
         )
         self.vocab = self._model.vocab
         self.n_vocab = self._model.n_vocab()
         self.n_ctx = n_ctx
+        self.kv_size = kv_size
+        self.kv_unified = kv_unified
         self.n_batch = n_batch
         self.pieces = [self._piece(t) for t in range(self.n_vocab)]
+        self._samplers = Samplers(llama_cpp, internals, self.vocab, self.pieces)
+        self.stats = EngineStats()
         self._slots = [_Slot(seq_id=i) for i in range(n_slots)]
         self._waiting: deque[Job] = deque()
+        self._preempted: deque[_Running] = deque()
+        self._kv_full = False  # set by a preemption, cleared when a job leaves
+        self._admissions = 0
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
@@ -161,8 +210,8 @@ class Engine:
 
     @property
     def waiting(self) -> int:
-        """Jobs queued behind the running ones."""
-        return len(self._waiting)
+        """Jobs queued behind the running ones (preempted ones included)."""
+        return len(self._waiting) + len(self._preempted)
 
     @property
     def n_slots(self) -> int:
@@ -189,9 +238,14 @@ class Engine:
             self._cond.notify()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)
+        gone = ProviderError("the server is shutting down")
         for job in self._waiting:
-            _emit(job, Failed(ProviderError("the server is shutting down")))
+            _emit(job, Failed(gone))
+        for run in self._preempted:
+            _emit(run.job, Failed(gone))
+            run.sampler.close()
         self._waiting.clear()
+        self._preempted.clear()
         self._batch.close()
         self._ctx.close()
         self._model.close()
@@ -201,7 +255,7 @@ class Engine:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._waiting and not self._active():
+                while not self._closed and not self._has_work():
                     self._cond.wait()
                 if self._closed:
                     break
@@ -216,88 +270,183 @@ class Engine:
         for slot in self._slots:
             if slot.running is not None:
                 _emit(slot.running.job, Failed(ProviderError("the server is shutting down")))
-                slot.running = None
+                self._release(slot)
+
+    def _has_work(self) -> bool:
+        return bool(self._active() or self._preempted or self._waiting)
 
     def _active(self) -> list[_Slot]:
         return [s for s in self._slots if s.running is not None]
 
     def _admit(self) -> None:
         free = [s for s in self._slots if s.running is None]
-        while free and self._waiting:
-            job = self._waiting.popleft()
-            if job.cancelled.is_set():
+        if not self._active():
+            self._kv_full = False  # nothing left to wait for
+        while free and not self._kv_full and (self._preempted or self._waiting):
+            run = self._next_run()
+            if run is None:
                 continue
-            slot = max(free, key=lambda s: _common_prefix(s.cached, job.prompt))
+            slot = max(free, key=lambda s: _common_prefix(s.cached, run.context))
             free.remove(slot)
-            try:
-                sampler = self._make_sampler(job)
-            except OfframpError as exc:
-                _emit(job, Failed(exc))
-                continue
-            # Reuse only whole n_batch-aligned chunks: a prompt is always decoded in the
-            # same chunks, so its logits (and a seeded sample) do not depend on what the
-            # slot held before.
-            common = min(_common_prefix(slot.cached, job.prompt), len(job.prompt) - 1)
-            reuse = common - common % self.n_batch
-            self._ctx.kv_cache_seq_rm(slot.seq_id, reuse, -1)
-            del slot.cached[reuse:]
-            slot.running = _Running(
-                job=job,
-                sampler=sampler,
-                scanner=StopScanner(job.sampling.stop),
-                decoder=codecs.getincrementaldecoder("utf-8")(errors="replace"),
-                next_prompt=reuse,
-            )
+            run.next_prompt = self._attach(slot, run.context)
+            self._admissions += 1
+            run.admitted = self._admissions
+            slot.running = run
+
+    def _next_run(self) -> _Running | None:
+        """The next preempted job, else a new one with its sampler; None if it cannot run."""
+        if self._preempted:
+            run = self._preempted.popleft()
+            if run.job.cancelled.is_set():
+                run.sampler.close()
+                return None
+            return run
+        job = self._waiting.popleft()
+        if job.cancelled.is_set():
+            return None
+        try:
+            sampler = self._samplers.chain(job.sampling, job.grammar)
+        except OfframpError as exc:
+            _emit(job, Failed(exc))
+            return None
+        return _Running(
+            job=job,
+            sampler=sampler,
+            scanner=StopScanner(job.sampling.stop),
+            decoder=codecs.getincrementaldecoder("utf-8")(errors="replace"),
+            context=job.prompt,
+        )
+
+    def _attach(self, slot: _Slot, context: list[int]) -> int:
+        """Give ``slot`` the longest computed prefix of ``context`` found in any slot;
+        return its length (always leaving at least one token to decode for logits)."""
+        limit = len(context) - 1
+        own = min(_common_prefix(slot.cached, context), limit)
+        source, best = slot, own
+        for other in self._slots:
+            if other is not slot:
+                n = min(_common_prefix(other.cached, context), limit)
+                if n > best:
+                    source, best = other, n
+        if source is slot:
+            self._lib.llama_memory_seq_rm(self._memory, slot.seq_id, own, -1)
+            del slot.cached[own:]
+        else:
+            self._share(source, slot, best)
+            slot.cached = context[:best]
+            self.stats.prompt_tokens_shared += best
+        self.stats.prompt_tokens += len(context)
+        self.stats.prompt_tokens_reused += best
+        return best
+
+    def _share(self, source: _Slot, slot: _Slot, n: int) -> None:
+        """Make ``slot`` hold ``source``'s first ``n`` cells."""
+        lib, memory = self._lib, self._memory
+        lib.llama_memory_seq_rm(memory, slot.seq_id, 0, -1)
+        if self.kv_unified:  # the cells are shared, nothing is copied
+            lib.llama_memory_seq_cp(memory, source.seq_id, slot.seq_id, 0, n)
+        else:  # sequences live in separate buffers: copy the whole one, keep the prefix
+            lib.llama_memory_seq_cp(memory, source.seq_id, slot.seq_id, -1, -1)
+            lib.llama_memory_seq_rm(memory, slot.seq_id, n, -1)
 
     def _step(self) -> None:
-        batch = self._batch.batch
-        batch.n_tokens = 0
-        targets: list[tuple[_Slot, int]] = []
-        budget = self.n_batch
+        while True:
+            entries = self._plan_batch()
+            if not entries:
+                return
+            code = self._decode(entries)
+            if code == 0:
+                break
+            if code != _NO_KV_SLOT:
+                raise ProviderError(f"llama_decode returned {code}")
+            self._make_room()
+        self.stats.steps += 1
+        for entry in entries:
+            entry.slot.cached.extend(entry.tokens)
+            run = entry.slot.running
+            assert run is not None
+            if entry.prompt:
+                run.next_prompt += len(entry.tokens)
+            elif not entry.sample:
+                run.replay.pop(0)
+        index = 0
+        for entry in entries:
+            index += len(entry.tokens)
+            if entry.sample:
+                self._sample(entry.slot, index - 1)
+
+    def _plan_batch(self) -> list[_Entry]:
+        """This step's work: one token per generating slot, then prompt chunks that fit."""
+        entries: list[_Entry] = []
         for slot in self._active():
             run = slot.running
             assert run is not None
             if run.job.cancelled.is_set():
                 self._release(slot)
-            elif run.next_prompt >= len(run.job.prompt):
-                targets.append((slot, self._add(slot, [run.last_token], logits_last=True)))
-                budget -= 1
-        for slot in self._active():
+            elif run.next_prompt >= len(run.context):
+                # a preempted job recomputes its completion one token per step, exactly as
+                # it first ran, so its results do not depend on having been preempted
+                replaying = bool(run.replay)
+                token = run.replay[0] if replaying else run.last_token
+                entries.append(
+                    _Entry(slot, [token], len(slot.cached), sample=not replaying, prompt=False)
+                )
+        budget = self.n_batch - len(entries)
+        for slot in sorted(self._active(), key=lambda s: s.running.admitted if s.running else 0):
             run = slot.running
             assert run is not None
-            remaining = len(run.job.prompt) - run.next_prompt
+            remaining = len(run.context) - run.next_prompt
             if remaining <= 0 or budget <= 0:
                 continue
             take = min(remaining, budget, self.n_batch - run.next_prompt % self.n_batch)
-            chunk = run.job.prompt[run.next_prompt : run.next_prompt + take]
+            chunk = run.context[run.next_prompt : run.next_prompt + take]
             done = take == remaining
-            index = self._add(slot, chunk, logits_last=done)
-            run.next_prompt += take
+            # a resumed job already sampled its next token: it decodes that one next step
+            sample = done and run.generated == 0
+            entries.append(_Entry(slot, chunk, len(slot.cached), sample=sample, prompt=True))
             budget -= take
-            if done:
-                targets.append((slot, index))
-        if batch.n_tokens == 0:
-            return
-        self._ctx.decode(self._batch)
-        for slot, index in targets:
-            self._sample(slot, index)
+        return entries
 
-    def _add(self, slot: _Slot, tokens: list[int], *, logits_last: bool) -> int:
+    def _decode(self, entries: list[_Entry]) -> int:
         batch = self._batch.batch
-        start = int(batch.n_tokens)
-        pos = len(slot.cached)
-        for i, token in enumerate(tokens):
-            j = start + i
-            batch.token[j] = token
-            batch.pos[j] = pos + i
-            batch.n_seq_id[j] = 1
-            batch.seq_id[j][0] = slot.seq_id
-            batch.logits[j] = False
-        last = start + len(tokens) - 1
-        batch.logits[last] = logits_last
-        batch.n_tokens = start + len(tokens)
-        slot.cached.extend(tokens)
-        return last
+        j = 0
+        for entry in entries:
+            for i, token in enumerate(entry.tokens):
+                batch.token[j] = token
+                batch.pos[j] = entry.pos + i
+                batch.n_seq_id[j] = 1
+                batch.seq_id[j][0] = entry.slot.seq_id
+                batch.logits[j] = entry.sample and i == len(entry.tokens) - 1
+                j += 1
+        batch.n_tokens = j
+        return int(self._lib.llama_decode(self._ctx.ctx, batch))
+
+    def _make_room(self) -> None:
+        """The batch did not fit the KV pool: free idle prefixes, else preempt the newest job."""
+        idle = [s for s in self._slots if s.running is None and s.cached]
+        if idle:
+            for slot in idle:
+                self._lib.llama_memory_seq_rm(self._memory, slot.seq_id, 0, -1)
+                slot.cached.clear()
+            return
+        active = self._active()
+        victim = max(active, key=lambda s: s.running.admitted if s.running else 0)
+        run = victim.running
+        assert run is not None
+        if len(active) == 1:
+            _emit(run.job, Failed(ProviderError("the KV cache cannot hold this sequence")))
+            self._release(victim)
+            return
+        if run.generated:
+            run.replay = victim.cached[len(run.context) :] + run.replay
+        run.next_prompt = 0
+        victim.running = None
+        self._lib.llama_memory_seq_rm(self._memory, victim.seq_id, 0, -1)
+        victim.cached.clear()
+        self._preempted.appendleft(run)
+        self._kv_full = True
+        self.stats.preemptions += 1
+        log.info("KV cache full: preempted a job after %d tokens", run.generated)
 
     def _sample(self, slot: _Slot, index: int) -> None:
         run = slot.running
@@ -306,19 +455,21 @@ class Engine:
         if job.cancelled.is_set():
             self._release(slot)
             return
-        lp = self._logprob(index, job.sampling) if job.sampling.logprobs else None
+        row = None
+        if job.sampling.logprobs:
+            row = self._samplers.logprob_row(self._ctx.get_logits_ith(index))
         token = int(self._lib.llama_sampler_sample(run.sampler.sampler, self._ctx.ctx, index))
         run.generated += 1
         run.last_token = token
+        self.stats.generated_tokens += 1
         if self._lib.llama_vocab_is_eog(self.vocab, token):
             run.generated -= 1  # the end-of-turn token is not part of the completion
             self._finish(slot, "stop", flush=True)
             return
-        raw = self.pieces[token]
-        text = run.decoder.decode(raw)
+        text = run.decoder.decode(self.pieces[token])
         token_lp = None
-        if lp is not None:
-            token_lp = self._token_logprob(token, lp, job.sampling.top_logprobs)
+        if row is not None:
+            token_lp = self._samplers.token_logprob(token, row, job.sampling.top_logprobs)
         pieces, stopped = run.scanner.feed(Piece(text, token_lp))
         for piece in pieces:
             _emit(job, piece)
@@ -344,89 +495,20 @@ class Engine:
         if slot.running is not None:
             slot.running.sampler.close()
         slot.running = None
+        self._kv_full = False  # a job left: a preempted one may fit now
 
     def _fail_all(self, error: OfframpError) -> None:
         for slot in self._active():
             assert slot.running is not None
             _emit(slot.running.job, Failed(error))
             self._release(slot)
-            self._ctx.kv_cache_seq_rm(slot.seq_id, 0, -1)
+        for slot in self._slots:
+            self._lib.llama_memory_seq_rm(self._memory, slot.seq_id, 0, -1)
             slot.cached.clear()
-
-    # ----- sampling ---------------------------------------------------------------------
-
-    def _make_sampler(self, job: Job) -> Any:
-        lib = self._lib
-        s = job.sampling
-        sampler = self._internals.LlamaSampler()
-        if s.logit_bias:
-            bad = [t for t in s.logit_bias if not 0 <= t < self.n_vocab]
-            if bad:
-                sampler.close()
-                raise InvalidRequest(
-                    f"logit_bias token {bad[0]} is outside the vocabulary (0..{self.n_vocab - 1})",
-                    param="logit_bias",
-                )
-            sampler.add_logit_bias(self.n_vocab, dict(s.logit_bias))
-        if s.repeat_penalty != 1.0 or s.frequency_penalty or s.presence_penalty:
-            sampler.add_penalties(
-                self.n_vocab,
-                _PENALTY_LAST_N,
-                s.repeat_penalty,
-                s.frequency_penalty,
-                s.presence_penalty,
-            )
-        if job.grammar is not None:
-            grammar = self._grammar_sampler(job.grammar)
-            if grammar is None:
-                sampler.close()
-                raise ProviderError("llama.cpp rejected the generated grammar")
-            lib.llama_sampler_chain_add(sampler.sampler, grammar)
-        if s.temperature == 0.0:
-            sampler.add_greedy()
-        else:
-            if s.top_k > 0:
-                sampler.add_top_k(s.top_k)
-            if s.top_p < 1.0:
-                sampler.add_top_p(s.top_p, 1)
-            if s.min_p > 0.0:
-                sampler.add_min_p(s.min_p, 1)
-            sampler.add_temp(s.temperature)
-            seed = s.seed if s.seed is not None else lib.LLAMA_DEFAULT_SEED
-            sampler.add_dist(seed & 0xFFFFFFFF)
-        return sampler
-
-    def _grammar_sampler(self, grammar: Grammar) -> Any:
-        lib = self._lib
-        gbnf = grammar.gbnf.encode("utf-8")
-        if grammar.trigger is None:
-            return lib.llama_sampler_init_grammar(self.vocab, gbnf, b"root")
-        patterns = (ctypes.c_char_p * 1)(grammar.trigger.encode("utf-8"))
-        no_tokens = (lib.llama_token * 0)()
-        return lib.llama_sampler_init_grammar_lazy_patterns(
-            self.vocab, gbnf, b"root", patterns, 1, no_tokens, 0
-        )
-
-    def _logprob(self, index: int, sampling: Sampling) -> np.ndarray[Any, np.dtype[np.float32]]:
-        ptr = self._ctx.get_logits_ith(index)
-        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).astype(np.float32)
-        peak = logits.max()
-        return logits - (peak + np.log(np.exp(logits - peak).sum()))  # type: ignore[no-any-return]
-
-    def _token_logprob(
-        self, token: int, lp: np.ndarray[Any, np.dtype[np.float32]], top_n: int
-    ) -> TokenLogprob:
-        top: tuple[TopLogprob, ...] = ()
-        if top_n > 0:
-            idx = np.argpartition(-lp, top_n)[:top_n]
-            idx = idx[np.argsort(-lp[idx])]
-            top = tuple(self._top(int(i), float(lp[i])) for i in idx)
-        chosen = self._top(token, float(lp[token]))
-        return TokenLogprob(chosen.token, chosen.logprob, chosen.bytes, top)
-
-    def _top(self, token: int, logprob: float) -> TopLogprob:
-        raw = self.pieces[token]
-        return TopLogprob(raw.decode("utf-8", errors="replace"), logprob, tuple(raw))
+        for run in self._preempted:
+            _emit(run.job, Failed(error))
+            run.sampler.close()
+        self._preempted.clear()
 
     def _piece(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(64)

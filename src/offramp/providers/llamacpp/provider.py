@@ -62,11 +62,13 @@ class LlamaCppProvider(Provider):
             str(path),
             n_ctx=spec.context_length,
             n_slots=int(options.get("parallel", 1)),
+            kv_size=int(options["kv_size"]) if options.get("kv_size") else None,
             n_threads=settings.n_threads or os.cpu_count() or 1,
             n_gpu_layers=int(options.get("n_gpu_layers", settings.n_gpu_layers)),
             n_batch=int(options.get("n_batch", 512)),
             n_ubatch=int(options.get("n_ubatch", 512)),
             kv_type=self._kv_type(options.get("kv_type", "f16")),
+            kv_unified=bool(options.get("kv_unified", False)),
             flash_attn=bool(options.get("flash_attn", False)),
         )
         meta = self.engine.metadata()

@@ -13,8 +13,8 @@ import json
 import secrets
 from typing import Any
 
-from offramp.providers.llamacpp.engine import Grammar
 from offramp.providers.llamacpp.grammar import check_enforceable, schema_to_gbnf
+from offramp.providers.llamacpp.sampling import Grammar
 from offramp.types import ToolCall, ToolChoice, ToolSpec
 
 OPEN = "<tool_call>"
