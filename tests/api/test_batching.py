@@ -13,7 +13,8 @@ import pytest
 
 from offramp.models.registry import load_registry
 from offramp.models.sources import resolve
-from offramp.providers.llamacpp.engine import Engine, Failed, Finished, Job
+from offramp.providers.llamacpp.engine import Engine
+from offramp.providers.llamacpp.jobs import Failed, Finished, Job
 from offramp.providers.llamacpp.provider import LlamaCppProvider
 from offramp.providers.llamacpp.stops import Piece
 from offramp.services.pool import ModelPool

@@ -6,12 +6,16 @@ in n_batch-aligned chunks beside the running sequences' next tokens), then sampl
 slot with its own native sampler chain (see ``sampling``) and hands text back through
 the job's sink. Nothing here touches asyncio: the sink decides how events cross threads.
 
-The KV cache is one pool of ``kv_size`` cells shared by every slot. A new job starts
-from the longest prefix of its prompt already computed in *any* slot (the cells are
-shared, not copied), so a common system prompt is computed once. When the pool is
-full, idle slots' cached prefixes are dropped first; if that is not enough the most
-recently admitted job is preempted: its cells are freed and it waits, sampler state
-intact, to be recomputed once another job finishes (it continues exactly where it was).
+By default every slot has its own KV buffer of ``n_ctx`` cells, so a sequence's cells
+always sit in position order and its results do not depend on what runs beside it. A
+new job starts from the longest prefix of its prompt already computed in *any* slot
+(copied from that slot's buffer), so a common system prompt is computed once.
+
+With ``kv_unified`` the slots share one pool of ``kv_size`` cells instead (prefix cells
+are shared, not copied; less memory, but results may differ in the last bits with the
+layout). When the pool is full, idle slots' cached prefixes are dropped first; if that
+is not enough the most recently admitted job is preempted: its cells are freed and it
+waits, sampler state intact, to be recomputed once another job finishes.
 A cancelled job leaves its slot before the next step.
 """
 
@@ -22,64 +26,18 @@ import ctypes
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from offramp.errors import InvalidRequest, OfframpError, ProviderError
-from offramp.providers.llamacpp.sampling import Grammar, Samplers
+from offramp.providers.llamacpp.jobs import EngineStats, Failed, Finished, Job, emit
+from offramp.providers.llamacpp.sampling import Samplers
 from offramp.providers.llamacpp.stops import Piece, StopScanner
-from offramp.types import Sampling
 
 log = logging.getLogger(__name__)
 
 _KV_TYPES = {"f16": 1, "q8_0": 8}  # ggml type ids
 _NO_KV_SLOT = 1  # llama_decode's return code when the KV cache has no room for the batch
-
-__all__ = ["Engine", "EngineStats", "Event", "Failed", "Finished", "Grammar", "Job"]
-
-
-@dataclass(frozen=True)
-class Finished:
-    """The last event of a job."""
-
-    reason: Literal["stop", "length"]
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The job could not run; the error says why."""
-
-    error: OfframpError
-
-
-Event = Piece | Finished | Failed
-
-
-@dataclass
-class Job:
-    """One generation: a tokenised prompt and how to sample from it."""
-
-    prompt: list[int]
-    sampling: Sampling
-    max_tokens: int
-    sink: Callable[[Event], None]
-    grammar: Grammar | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class EngineStats:
-    """Counters since start-up (read from any thread; written by the engine thread)."""
-
-    prompt_tokens: int = 0  # prompt tokens requested by admitted jobs
-    prompt_tokens_reused: int = 0  # of those, found already computed in some slot
-    prompt_tokens_shared: int = 0  # of the reused, taken from another slot's cells
-    generated_tokens: int = 0
-    steps: int = 0
-    preemptions: int = 0
 
 
 @dataclass
@@ -240,9 +198,9 @@ class Engine:
             self._thread.join(timeout=30)
         gone = ProviderError("the server is shutting down")
         for job in self._waiting:
-            _emit(job, Failed(gone))
+            emit(job, Failed(gone))
         for run in self._preempted:
-            _emit(run.job, Failed(gone))
+            emit(run.job, Failed(gone))
             run.sampler.close()
         self._waiting.clear()
         self._preempted.clear()
@@ -269,7 +227,7 @@ class Engine:
                 self._fail_all(ProviderError(f"generation failed: {exc}"))
         for slot in self._slots:
             if slot.running is not None:
-                _emit(slot.running.job, Failed(ProviderError("the server is shutting down")))
+                emit(slot.running.job, Failed(ProviderError("the server is shutting down")))
                 self._release(slot)
 
     def _has_work(self) -> bool:
@@ -307,7 +265,7 @@ class Engine:
         try:
             sampler = self._samplers.chain(job.sampling, job.grammar)
         except OfframpError as exc:
-            _emit(job, Failed(exc))
+            emit(job, Failed(exc))
             return None
         return _Running(
             job=job,
@@ -434,7 +392,7 @@ class Engine:
         run = victim.running
         assert run is not None
         if len(active) == 1:
-            _emit(run.job, Failed(ProviderError("the KV cache cannot hold this sequence")))
+            emit(run.job, Failed(ProviderError("the KV cache cannot hold this sequence")))
             self._release(victim)
             return
         if run.generated:
@@ -472,7 +430,7 @@ class Engine:
             token_lp = self._samplers.token_logprob(token, row, job.sampling.top_logprobs)
         pieces, stopped = run.scanner.feed(Piece(text, token_lp))
         for piece in pieces:
-            _emit(job, piece)
+            emit(job, piece)
         if stopped:
             self._finish(slot, "stop", flush=False)
         elif run.generated >= job.max_tokens:
@@ -484,11 +442,11 @@ class Engine:
         assert run is not None
         if flush:
             for piece in run.scanner.flush():
-                _emit(run.job, piece)
+                emit(run.job, piece)
             tail = run.decoder.decode(b"", final=True)
             if tail:
-                _emit(run.job, Piece(tail))
-        _emit(run.job, Finished(reason, len(run.job.prompt), run.generated))
+                emit(run.job, Piece(tail))
+        emit(run.job, Finished(reason, len(run.job.prompt), run.generated))
         self._release(slot)
 
     def _release(self, slot: _Slot) -> None:
@@ -500,13 +458,13 @@ class Engine:
     def _fail_all(self, error: OfframpError) -> None:
         for slot in self._active():
             assert slot.running is not None
-            _emit(slot.running.job, Failed(error))
+            emit(slot.running.job, Failed(error))
             self._release(slot)
         for slot in self._slots:
             self._lib.llama_memory_seq_rm(self._memory, slot.seq_id, 0, -1)
             slot.cached.clear()
         for run in self._preempted:
-            _emit(run.job, Failed(error))
+            emit(run.job, Failed(error))
             run.sampler.close()
         self._preempted.clear()
 
@@ -525,12 +483,3 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
-
-
-def _emit(job: Job, event: Event) -> None:
-    """Hand an event to a job's sink; a sink that fails marks its job cancelled."""
-    try:
-        job.sink(event)
-    except Exception:
-        log.exception("a job's sink failed; cancelling the job")
-        job.cancelled.set()

@@ -13,9 +13,11 @@ from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider, StreamItem
 from offramp.providers.llamacpp import tools as tool_calls
 from offramp.providers.llamacpp.chat_format import ChatFormatter
-from offramp.providers.llamacpp.engine import Engine, Event, Failed, Finished, Grammar, Job
+from offramp.providers.llamacpp.engine import Engine
 from offramp.providers.llamacpp.grammar import JSON_OBJECT_GBNF, check_enforceable, schema_to_gbnf
+from offramp.providers.llamacpp.jobs import Event, Failed, Finished, Job
 from offramp.providers.llamacpp.mailbox import Mailbox
+from offramp.providers.llamacpp.sampling import Grammar
 from offramp.providers.llamacpp.stops import Piece
 from offramp.settings import Settings
 from offramp.types import (
