@@ -26,8 +26,7 @@ ARG LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=
 # An unpinned torch from PyPI is a multi-GB CUDA build; the CPU index has the small one.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PIP_NO_CACHE_DIR=1
 
 # Versions of Debian's build tools follow the base image; pinning them breaks every rebuild.
 # hadolint ignore=DL3008
