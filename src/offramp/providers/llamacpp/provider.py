@@ -231,8 +231,7 @@ class LlamaCppProvider(Provider):
             jobs.append(
                 Job(plan.prompt, sampling, plan.max_tokens, _Sink(mailbox, i), plan.grammar)
             )
-        for job in jobs:
-            self.engine.submit(job)
+        self.engine.submit(*jobs)
         pending = plan.n
         try:
             while pending:
