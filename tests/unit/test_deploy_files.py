@@ -128,12 +128,19 @@ def _compose_with_vllm() -> dict[str, Any]:
     return compose.to_dict()
 
 
+def _vllm_deployment() -> dict[str, Any]:
+    """The config's route deployment named ``vllm``."""
+    routes = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["routes"]
+    found = [d for r in routes for d in r["deployments"] if d.get("name") == "vllm"]
+    assert len(found) == 1
+    assert found[0]["provider"] == "openai-compatible"
+    deployment: dict[str, Any] = found[0]
+    return deployment
+
+
 def _vllm_upstream() -> tuple[str, int]:
     """Host and port of the config's OpenAI-compatible upstream named ``vllm``."""
-    routes = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["routes"]
-    urls = [d["base_url"] for r in routes for d in r["deployments"] if d.get("name") == "vllm"]
-    assert len(urls) == 1
-    url = urlsplit(urls[0])
+    url = urlsplit(_vllm_deployment()["base_url"])
     assert url.hostname is not None and url.port is not None and url.path == "/v1"
     return url.hostname, url.port
 
@@ -428,6 +435,18 @@ def test_ledger_and_redis_urls_reach_their_services() -> None:
     assert port in {p["port"] for p in vllm["spec"]["ports"]}
     gpu = _pod(_find("Deployment", "vllm"))["spec"]["containers"][0]["resources"]["limits"]
     assert gpu["nvidia.com/gpu"] == 1
+
+
+def test_images_and_the_served_big_model_agree_everywhere() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    compose = _compose_with_vllm()["services"]
+    assert _offramp_container()["image"] == f"offramp:{version}"
+    assert compose["offramp"]["image"].split(":")[0] == "offramp"
+    vllm = _pod(_find("Deployment", "vllm"))["spec"]["containers"][0]
+    assert vllm["image"] == compose["vllm"]["image"]
+    model = _vllm_deployment()["model"]
+    for args in (vllm["args"], compose["vllm"]["command"]):
+        assert args[args.index("--model") + 1] == model  # vLLM answers to that name only
 
 
 # --- YAML style, docs ----------------------------------------------------------------
