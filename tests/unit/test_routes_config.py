@@ -93,3 +93,13 @@ def test_bad_routes_fail_at_start_up_naming_the_problem(
     with pytest.raises(InvalidRequest) as info:
         runtime_with(tmp_path, [route])
     assert info.value.param == "config" and words in info.value.message
+
+
+def test_the_shipped_deploy_config_builds_its_routes() -> None:
+    config = Path(__file__).parents[2] / "deploy" / "offramp.yaml"
+    settings = load_settings(config, preload=False)
+    pool = ModelPool(settings, load_registry(config), builtin_registry())
+    router = build_runtime(settings, pool, builtin_registry()).router
+    route = router.resolve("gpt-4o", "chat")
+    assert [d.id for d in route.deployments] == ["vllm", "local/smollm2-135m-instruct"]
+    assert route.equivalents["gpt-4o"].input == 2.5

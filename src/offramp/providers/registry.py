@@ -2,7 +2,8 @@
 
 Two kinds of backend: a *model* backend (``llamacpp``, ``sentence-transformers``) loads a
 model file named in the ``models:`` list; an *upstream* backend (``openai-compatible``,
-``openai``) talks to an HTTP API named by a route's deployment (an ``UpstreamSpec``).
+``openai``, ``anthropic``) talks to an HTTP API named by a route's deployment (an
+``UpstreamSpec``).
 """
 
 from __future__ import annotations
@@ -84,6 +85,18 @@ def _openai(spec: UpstreamSpec, settings: Settings) -> Provider:
     return build_openai(spec, settings)
 
 
+def _anthropic(spec: ModelSpec, path: Path, settings: Settings) -> Provider:
+    from offramp.providers.anthropic.provider import AnthropicProvider
+
+    return AnthropicProvider.from_spec(spec, settings)
+
+
+def _anthropic_upstream(spec: UpstreamSpec, settings: Settings) -> Provider:
+    from offramp.providers.anthropic.provider import AnthropicProvider
+
+    return AnthropicProvider.from_upstream(spec, settings)
+
+
 def builtin_registry() -> ProviderRegistry:
     """A registry holding the providers that ship with offramp."""
     registry = ProviderRegistry()
@@ -91,4 +104,6 @@ def builtin_registry() -> ProviderRegistry:
     registry.register("sentence-transformers", _sentence_transformers)
     registry.register_upstream("openai-compatible", _openai_compatible)
     registry.register_upstream("openai", _openai)
+    registry.register("anthropic", _anthropic)
+    registry.register_upstream("anthropic", _anthropic_upstream)
     return registry
