@@ -103,3 +103,19 @@ def test_the_shipped_deploy_config_builds_its_routes() -> None:
     route = router.resolve("gpt-4o", "chat")
     assert [d.id for d in route.deployments] == ["vllm", "local/smollm2-135m-instruct"]
     assert route.equivalents["gpt-4o"].input == 2.5
+
+
+def test_anthropic_deployments_are_built_and_priced_from_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OFFRAMP_TEST_ANTHROPIC_KEY", "sk-test")
+    deployment = {
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5-20250929",
+        "api_key_env": "OFFRAMP_TEST_ANTHROPIC_KEY",
+        "options": {"default_max_tokens": 512},
+    }
+    runtime = runtime_with(tmp_path, [{"name": "claude", "deployments": [deployment]}])
+    [built] = runtime.router.resolve("claude", "chat").deployments
+    assert built.id == "anthropic/claude-sonnet-4-5-20250929"
+    assert (built.price.input, built.price.output, built.price.cache_write) == (3.0, 15.0, 3.75)

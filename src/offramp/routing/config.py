@@ -35,11 +35,12 @@ class _Spec(BaseModel):
 
 
 class PriceSpec(_Spec):
-    """USD per million tokens; ``cached_input`` defaults to ``input``."""
+    """USD per million tokens; ``cached_input`` and ``cache_write`` default to ``input``."""
 
     input: float = Field(default=0.0, ge=0)
     output: float = Field(default=0.0, ge=0)
     cached_input: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
 
 
 class RetrySpec(_Spec):

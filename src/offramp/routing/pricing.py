@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -118,13 +117,6 @@ class PriceTable:
         if configured is not None:
             return self.require("openai", configured, what="openai_equivalent")
         return self.lookup("openai", asked) or self.require("openai", self._equivalent[kind])
-
-
-def price_of(spec_price: Mapping[str, Any] | None) -> Price | None:
-    """A ``price:`` mapping from the config as a Price (None when not given)."""
-    if spec_price is None:
-        return None
-    return Price(**dict(spec_price))
 
 
 def default_price_table_path() -> Path:

@@ -128,7 +128,7 @@ class RouteBuilder:
 
     def _price(self, spec: DeploymentSpec, provider: str, model: str) -> Price:
         if spec.price is not None:
-            return Price(spec.price.input, spec.price.output, spec.price.cached_input)
+            return Price(**spec.price.model_dump())
         if self.prices.prices(provider):
             return self.prices.require(provider, model, what=f"deployment {spec.id}")
         return FREE
