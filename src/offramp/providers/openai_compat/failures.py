@@ -74,9 +74,10 @@ def from_stream_error(error: Any, where: str) -> UpstreamError:
     )
 
 
-def from_transport(exc: httpx.HTTPError, where: str) -> UpstreamError:
-    """The error for a request that got no (complete) answer."""
-    if isinstance(exc, httpx.TimeoutException):
+def from_transport(exc: Exception, where: str) -> UpstreamError:
+    """The error for a request that got no (complete) answer (aiohttp's errors, httpx's
+    errors and asyncio timeouts)."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return UpstreamError(
             f"{where} timed out ({type(exc).__name__})",
             status=None,
