@@ -13,6 +13,7 @@ SUITES = [
     "overhead",
     "cold_start",
     "memory",
+    "soak",
 ]
 
 

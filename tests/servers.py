@@ -29,12 +29,17 @@ class AsgiThread:
     """A real uvicorn server for one ASGI app, on a free loopback port, in a thread."""
 
     def __init__(self, app: Any, log_level: str = "warning"):
-        self.port = free_port()
+        # bound now and handed to uvicorn, so no other process can take the port meanwhile
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level=log_level, lifespan="auto"
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -42,16 +47,19 @@ class AsgiThread:
 
     def __enter__(self) -> Self:
         self._thread.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("test server did not start")
+            if not self._thread.is_alive():
+                raise RuntimeError("test server exited during start-up")
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start within 60 s")
             time.sleep(0.02)
         return self
 
     def __exit__(self, *_: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        self._socket.close()
 
 
 class ServerThread(AsgiThread):
