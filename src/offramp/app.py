@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from offramp.api import errors, health
+from offramp.api import admin, errors, health, metrics
+from offramp.api.context import RequestContext
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.streaming import ClientGone
+from offramp.backing import Backing
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
 from offramp.services.admission import Admission
@@ -35,9 +37,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     owned = pool is None
     the_pool = pool if pool is not None else build_pool(settings)
 
+    admission = Admission(settings.max_queue)
+    backing = Backing(settings, admission)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
+        await backing.open()
+        app.state.keys = backing.keys
         if settings.preload:
             await the_pool.preload()
         app.state.ready = True
@@ -45,12 +52,15 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await backing.aclose()  # after in-flight requests: their records are written
             if owned:
                 await the_pool.aclose()
 
     app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
-    app.state.runtime = Runtime(the_pool, Admission(settings.max_queue))
+    app.state.runtime = Runtime(the_pool, admission, backing.accounting)
     app.state.settings = settings
+    app.state.backing = backing
+    app.state.keys = None
     app.state.started = int(time.time())
     app.state.ready = False
     errors.install(app)
@@ -59,7 +69,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def _gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening any more
 
-    for module in (chat, completions, embeddings, models, health):
+    for module in (chat, completions, embeddings, models, health, metrics, admin):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
     return app

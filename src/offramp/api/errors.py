@@ -11,15 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from offramp.api.responses import JSONResponse
-from offramp.errors import ClientError, OfframpError, Overloaded
+from offramp.errors import ClientError, OfframpError, Overloaded, RateLimited
 
 log = logging.getLogger(__name__)
 
 
 def error_response(error: OfframpError) -> JSONResponse:
-    """The HTTP response for ``error`` (Retry-After on 503)."""
+    """The HTTP response for ``error`` (Retry-After on 503 and 429)."""
     headers = {}
-    if isinstance(error, Overloaded):
+    if isinstance(error, Overloaded | RateLimited):
         headers["Retry-After"] = str(error.retry_after)
     return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
 

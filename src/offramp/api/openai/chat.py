@@ -6,23 +6,27 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from offramp.api.caller import caller_of
 from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
 from offramp.api.responses import JSONResponse
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.providers.base import StreamItem
-from offramp.services import generation
+from offramp.services import metered
+from offramp.services.accounting import Caller
 from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, ToolCall
 
 router = APIRouter()
 
 
 @router.post("/v1/chat/completions", response_model=None)
-async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
+async def create_chat_completion(
+    body: ChatCompletionRequest, request: Request, caller: Caller = Depends(caller_of)
+) -> Response:
     runtime = runtime_of(request)
     chat = translate.chat_request(body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -30,9 +34,9 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _ChunkRenderer(completion_id, created, body.model, include_usage)
-        items = await generation.stream_chat(runtime, chat)
+        items = await metered.stream_chat(runtime, caller, chat)
         return await start_sse(request, items, frames.render)
-    result = await until_disconnect(request, generation.chat(runtime, chat))
+    result = await until_disconnect(request, metered.chat(runtime, caller, chat))
     return JSONResponse(_completion(completion_id, created, result))
 
 
