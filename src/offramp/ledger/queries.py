@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ class ModelUsage:
         if not self.latencies_ms:
             return None
         ordered = sorted(self.latencies_ms)
-        rank = max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))
+        rank = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered) - 1e-9) - 1))
         return ordered[rank]
 
     def as_dict(self) -> dict[str, Any]:
