@@ -2,8 +2,8 @@
 
 Each migration declares its own tables (a migration is history: it never changes once
 released, while ``schema.py`` describes the tables as they are now). Applied names are
-kept in ``offramp_migrations``; on PostgreSQL an advisory lock lets replicas that start
-together migrate once.
+kept in ``offramp_migrations``; replicas that start together take turns (an advisory
+lock on PostgreSQL, the write lock on SQLite), so each step runs once.
 """
 
 from __future__ import annotations
@@ -105,5 +105,8 @@ def migrate(engine: Engine, steps: tuple[Migration, ...] = MIGRATIONS) -> list[s
 
 
 def _lock(conn: Connection) -> None:
+    """Hold the database's write lock for the transaction: replicas migrate one by one."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
