@@ -15,7 +15,9 @@
     ├── Overloaded                    503  the bounded queue is full; carries Retry-After
     ├── ModelSourceError              500  a model file cannot be found or fetched (CLI: one clear line)
     └── ProviderError                 500  a backend failed while generating
-        └── OutputValidationFailed    500  the output broke the requested schema (a backend bug)
+        ├── OutputValidationFailed    500  the output broke the requested schema (a backend bug)
+        └── UpstreamError             502  an upstream API failed: `status` (its HTTP status, None
+                                           when unreachable), `retry_after` (s), `retryable`
 
 Foreign exceptions are mapped to these where they are caught (``raise ... from exc``);
 the API renders every one of them as OpenAI's envelope
@@ -160,3 +162,31 @@ class OutputValidationFailed(ProviderError):
     """Generated output did not validate against the requested schema."""
 
     code = "output_validation_failed"
+
+
+class UpstreamError(ProviderError):
+    """An upstream API answered with a failure, timed out, or could not be reached.
+
+    ``status`` is the upstream's HTTP status (None when no answer came: refused, reset,
+    timed out); ``retry_after`` the seconds the upstream asked to wait (None if it named
+    none); ``retryable`` whether the same request may succeed later (429, 5xx, overload,
+    timeouts, dropped connections) rather than failing again on that upstream (bad key,
+    unknown upstream model). Clients see 502: the gateway's upstream failed.
+    """
+
+    status_code = 502
+    code = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None,
+        retryable: bool,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(message, code=code)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after

@@ -124,10 +124,16 @@ class TokenLogprob:
 
 @dataclass
 class Usage:
-    """Real token counts of one request."""
+    """Real token counts of one request.
+
+    ``cached_tokens`` (read from an upstream's prompt cache) and ``cache_write_tokens``
+    (written to it) are parts of ``prompt_tokens``, kept apart because they are priced apart.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -121,6 +121,7 @@ def test_concurrent_requests_each_get_what_they_would_alone(
 ) -> None:
     alone = [_outcome(client.chat.completions.create(model=MODEL, **body)) for body in REQUESTS]
     engine = _engine(pool)
+    assert engine.n_slots == 4  # the default on a CPU: half of these requests must wait
     steps_before = engine.stats.steps
 
     async def one(i: int, body: dict[str, Any]) -> tuple[object, ...]:

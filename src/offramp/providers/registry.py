@@ -44,9 +44,16 @@ def _sentence_transformers(spec: ModelSpec, path: Path, settings: Settings) -> P
     return SentenceTransformersProvider(spec, path, settings)
 
 
+def _anthropic(spec: ModelSpec, path: Path, settings: Settings) -> Provider:
+    from offramp.providers.anthropic.provider import AnthropicProvider
+
+    return AnthropicProvider.from_spec(spec, settings)
+
+
 def builtin_registry() -> ProviderRegistry:
     """A registry holding the providers that ship with offramp."""
     registry = ProviderRegistry()
     registry.register("llamacpp", _llamacpp)
     registry.register("sentence-transformers", _sentence_transformers)
+    registry.register("anthropic", _anthropic)
     return registry
