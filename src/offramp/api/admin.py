@@ -19,7 +19,7 @@ from offramp.ledger import queries
 def require_admin(request: Request) -> None:
     """401 without a bearer key, 403 with a wrong one or when admin routes are off."""
     admin = request.app.state.settings.admin_key
-    if admin is None:
+    if admin is None or not admin.get_secret_value():
         raise PermissionDenied("admin routes are off: set admin_key", code="admin_disabled")
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from typing import Any
 
@@ -16,7 +17,7 @@ def dump_result(result: CompletionResult) -> bytes:
     return orjson.dumps(
         {
             "model": result.model,
-            "usage": [result.usage.prompt_tokens, result.usage.completion_tokens],
+            "usage": dataclasses.astuple(result.usage),
             "choices": [_choice(c) for c in result.choices],
         }
     )

@@ -3,6 +3,7 @@ stream. Only complete answers are stored (a stream that failed or was cut off is
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 from offramp.cache import keys
@@ -51,7 +52,7 @@ async def replay(result: CompletionResult) -> AsyncIterator[StreamItem]:
     for c in result.choices:
         yield ChoiceDelta(c.index, c.text or "", c.tool_calls, c.logprobs)
         yield ChoiceDelta(c.index, finish_reason=c.finish_reason)
-    yield StreamEnd(Usage(result.usage.prompt_tokens, result.usage.completion_tokens))
+    yield StreamEnd(dataclasses.replace(result.usage))
 
 
 class StreamAssembler:

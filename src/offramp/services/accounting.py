@@ -110,10 +110,15 @@ class Meter:
         cache_hit: bool = False,
         cached_tokens: int = 0,
     ) -> None:
-        """Record a served request (200) and charge the key for what it used."""
-        billable = Usage(max(usage.prompt_tokens - cached_tokens, 0), usage.completion_tokens)
-        if cache_hit:
-            billable = Usage()
+        """Record a served request (200) and charge the key for what it used.
+
+        ``cached_tokens`` are prompt tokens this service answered from its own cache;
+        tokens an upstream read from its prompt cache (``usage.cached_tokens``) are
+        recorded too, and priced by ``pricing``.
+        """
+        own = Usage(max(usage.prompt_tokens - cached_tokens, 0), usage.completion_tokens)
+        billable = Usage() if cache_hit else (own if cached_tokens else usage)
+        cached_tokens = max(cached_tokens, usage.cached_tokens)
         cost = self._acc.pricing.cost(deployment, billable) if deployment else 0.0
         self._record(200, usage, deployment, cost, cache_hit, cached_tokens, None)
         key = self._caller.key
