@@ -72,5 +72,5 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     for module in (chat, completions, embeddings, models, health, metrics, admin):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, log_bodies=settings.log_prompts)
     return app

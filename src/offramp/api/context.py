@@ -1,5 +1,6 @@
 """Per-request context: a request id on every request, response and log line, and one
-access log line per request (method, path, status, time; never bodies or keys)."""
+access log line per request (method, path, status, time; never keys, and the body only
+when ``log_bodies`` is on)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ class RequestContext:
     characters, else makes one; stores it in ``request.state.request_id`` and answers
     with it in ``X-Request-ID``."""
 
-    def __init__(self, app: ASGIApp):
+    _MAX_LOGGED = 64 * 1024
+
+    def __init__(self, app: ASGIApp, log_bodies: bool = False):
         self.app = app
+        self.log_bodies = log_bodies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,6 +38,13 @@ class RequestContext:
         token = request_id_var.set(request_id)
         started = time.monotonic()
         status = 500
+        body = bytearray()
+
+        async def receive_logged() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(body) < self._MAX_LOGGED:
+                body.extend(message.get("body", b"")[: self._MAX_LOGGED - len(body)])
+            return message
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -45,14 +56,23 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_logged if self.log_bodies else receive, send_with_id)
         finally:
+            latency_ms = round((time.monotonic() - started) * 1000, 1)
+            fields = {
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "status": status,
+                "latency_ms": latency_ms,
+                "body": body.decode("utf-8", "replace") if body else None,
+            }
             access_log.info(
                 "%s %s %d %.1fms",
-                scope.get("method"),
-                scope.get("path"),
+                fields["method"],
+                fields["path"],
                 status,
-                (time.monotonic() - started) * 1000,
-                extra={"status": status, "path": scope.get("path")},
+                latency_ms,
+                extra=fields,
             )
             request_id_var.reset(token)
