@@ -12,6 +12,7 @@ SUITES = [
     "embed_batching",
     "cold_start",
     "memory",
+    "cache",
 ]
 
 
