@@ -219,3 +219,25 @@ def test_keys_limits_and_admin_routes(settings: Settings, pool: ModelPool, tmp_p
             time.sleep(0.1)
     assert by_model["text-embedding-3-small"]["errors"] == 1  # the 429
     assert by_model["text-embedding-3-large"]["errors"] == 1  # the 403
+
+
+def test_text_completions_are_cached_per_prompt(
+    settings: Settings, pool: ModelPool, tmp_path: Path
+) -> None:
+    with _serve(settings, pool, ledger_path=tmp_path / "l.db", cache=True) as server:
+        client = _client(server)
+        ask = {"model": "gpt-3.5-turbo-instruct", "max_tokens": 4, "temperature": 0}
+        first = client.completions.create(prompt=["Once upon", "The sky"], **ask)
+        again = client.completions.create(prompt=["The sky", "Once upon"], **ask)
+        metrics = httpx.get(server.base_url + "/metrics").text
+    assert [c.text for c in again.choices] == [c.text for c in reversed(first.choices)]
+    rows = _rows(tmp_path_settings(settings, tmp_path))
+    assert [(r.endpoint, r.cache_hit) for r in rows] == [
+        ("completions", False),
+        ("completions", True),
+    ]
+    assert rows[1].prompt_tokens == rows[0].prompt_tokens
+    assert (
+        'offramp_request_latency_seconds_count{endpoint="completions",model="gpt-3.5-turbo-instruct"} 2.0'
+        in metrics
+    )

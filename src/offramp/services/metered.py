@@ -85,10 +85,8 @@ async def complete(
     usage = Usage(
         sum(r.usage.prompt_tokens for r in results), sum(r.usage.completion_tokens for r in results)
     )
-    all_hit = not fresh
-    await meter.finish(
-        usage, served, cache_hit=all_hit, cached_tokens=usage.prompt_tokens if all_hit else 0
-    )
+    from_cache = sum(hit.usage.prompt_tokens for hit in cached if hit is not None)
+    await meter.finish(usage, served, cache_hit=not fresh, cached_tokens=from_cache)
     return results
 
 
@@ -169,9 +167,13 @@ async def _store(
 async def _replayed(
     meter: Meter, cached: CompletionResult, served: str | None
 ) -> AsyncIterator[StreamItem]:
-    async for item in replay(cached):
-        meter.first_token()
-        yield item
+    try:
+        async for item in replay(cached):
+            meter.first_token()
+            yield item
+    except GeneratorExit:
+        meter.abandon()  # the client left during the replay
+        raise
     usage = cached.usage
     await meter.finish(usage, served, cache_hit=True, cached_tokens=usage.prompt_tokens)
 
