@@ -10,6 +10,7 @@ SUITES = [
     "embeddings_throughput",
     "batching",
     "embed_batching",
+    "overhead",
     "cold_start",
     "memory",
     "cache",

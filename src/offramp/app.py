@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from offramp.api import admin, errors, health, metrics
+from offramp.api import admin, admin_keys, errors, health, metrics
 from offramp.api.context import RequestContext
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
@@ -18,9 +19,8 @@ from offramp.api.streaming import ClientGone
 from offramp.backing import Backing
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
-from offramp.services.admission import Admission
 from offramp.services.pool import ModelPool
-from offramp.services.runtime import Runtime
+from offramp.services.runtime import build_runtime
 from offramp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,14 @@ def build_pool(settings: Settings) -> ModelPool:
 
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     """The ASGI app. With ``pool`` given, the caller owns it (models already shared);
-    otherwise the app builds one, preloads it if configured, and closes it on shutdown."""
+    otherwise the app builds one, preloads it if configured, and closes it on shutdown.
+    The routes of ``settings.config`` are built here (bad ones raise InvalidRequest) and
+    their upstream connections closed on shutdown."""
     owned = pool is None
     the_pool = pool if pool is not None else build_pool(settings)
-
-    admission = Admission(settings.max_queue)
-    backing = Backing(settings, admission)
+    routed = build_runtime(settings, the_pool, builtin_registry())
+    backing = Backing(settings, routed.admission)
+    runtime = dataclasses.replace(routed, accounting=backing.accounting)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,11 +55,12 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
             yield
         finally:
             await backing.aclose()  # after in-flight requests: their records are written
+            await runtime.router.aclose()
             if owned:
                 await the_pool.aclose()
 
     app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
-    app.state.runtime = Runtime(the_pool, admission, backing.accounting)
+    app.state.runtime = runtime
     app.state.settings = settings
     app.state.backing = backing
     app.state.keys = None
@@ -69,7 +72,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def _gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening any more
 
-    for module in (chat, completions, embeddings, models, health, metrics, admin):
+    for module in (chat, completions, embeddings, models, health, admin, admin_keys, metrics):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, log_bodies=settings.log_prompts)

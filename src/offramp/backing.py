@@ -26,7 +26,6 @@ from offramp.ledger.writer import LedgerWriter
 from offramp.observability.metrics import Gauges, Metrics
 from offramp.services.accounting import Accounting
 from offramp.services.admission import Admission
-from offramp.services.pricing import ListPricing
 from offramp.settings import Settings
 from offramp.shared_redis import SharedRedis
 
@@ -52,9 +51,7 @@ class Backing:
             ledger_dropped=lambda: self.writer.dropped,
             redis_failures=lambda: self.redis.failures if self.redis else 0,
         )
-        self.accounting = Accounting(
-            pricing=ListPricing(settings.prices), metrics=Metrics(gauges), ledger=self.writer
-        )
+        self.accounting = Accounting(metrics=Metrics(gauges), ledger=self.writer)
         if settings.cache:
             backend = self._cache_backend()
             self.accounting.responses = ResponseCache(backend, settings.cache_ttl_s)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offramp.errors import InvalidRequest
@@ -23,14 +23,6 @@ def _default_models_dir() -> Path:
 
 def _default_ledger_path() -> Path:
     return Path(os.path.expanduser("~/.cache/offramp/ledger.db"))
-
-
-class ModelPrice(BaseModel):
-    """What a served model costs, in USD per million tokens."""
-
-    model_config = ConfigDict(extra="forbid")
-    input: float = Field(default=0.0, ge=0.0)
-    output: float = Field(default=0.0, ge=0.0)
 
 
 class Settings(BaseSettings):
@@ -91,6 +83,12 @@ class Settings(BaseSettings):
         description="Tokens generated within this window travel as one stream chunk; the "
         "first token and the end are never held back.",
     )
+    upstream_max_connections: int = Field(
+        default=256,
+        ge=1,
+        description="Pooled HTTP connections per upstream deployment (kept alive between "
+        "requests).",
+    )
     log_level: str = Field(default="info", description="Server log level.")
     log_format: Literal["text", "json"] = Field(
         default="text",
@@ -143,10 +141,6 @@ class Settings(BaseSettings):
     )
     admin_key: SecretStr | None = Field(
         default=None, description="Bearer key for /admin routes; None disables them."
-    )
-    prices: dict[str, ModelPrice] = Field(
-        default_factory=dict,
-        description="Cost of served models by name; unlisted models cost nothing.",
     )
 
 

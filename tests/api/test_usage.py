@@ -84,7 +84,9 @@ def test_repeated_deterministic_requests_are_served_from_cache(
     ]  # fmt: skip
     assert rows[1].cached_tokens == rows[1].prompt_tokens > 0 and rows[1].cost_usd == 0
     assert rows[1].openai_cost_usd > 0  # gpt-4o-mini's list price for the same tokens
-    assert rows[0].deployment == "smollm2-135m-instruct" and rows[2].ttft_ms is not None
+    assert rows[0].deployment != "cache" and rows[1].deployment == "cache"
+    assert rows[0].route == rows[1].route == "smollm2-135m-instruct"
+    assert rows[2].ttft_ms is not None
     assert 'offramp_cache_hits_total{kind="response"} 2.0' in metrics
 
 

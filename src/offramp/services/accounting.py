@@ -19,7 +19,7 @@ from offramp.keys.store import ApiKey
 from offramp.ledger.records import UsageRecord
 from offramp.ledger.writer import LedgerWriter
 from offramp.observability.metrics import Metrics
-from offramp.services.pricing import ListPricing, Pricing
+from offramp.routing.outcome import Outcome
 from offramp.types import Usage
 
 
@@ -42,7 +42,6 @@ class Caller:
 class Accounting:
     """The parts every model call goes through; any of them may be absent (off)."""
 
-    pricing: Pricing = field(default_factory=lambda: ListPricing({}))
     metrics: Metrics = field(default_factory=Metrics)
     responses: ResponseCache | None = None
     embeddings: EmbeddingCache | None = None
@@ -96,6 +95,7 @@ class Meter:
         self._started = time.monotonic()
         self._ttft_ms: float | None = None
         self._done = False
+        self.route: str | None = None  # the route that took the request, once resolved
 
     def first_token(self) -> None:
         if self._ttft_ms is None:
@@ -105,33 +105,36 @@ class Meter:
     async def finish(
         self,
         usage: Usage,
-        deployment: str | None,
+        outcome: Outcome,
         *,
         cache_hit: bool = False,
         cached_tokens: int = 0,
     ) -> None:
-        """Record a served request (200) and charge the key for what it used.
+        """Record a served request (200) at ``outcome``'s prices and charge the key.
 
-        ``cached_tokens`` are prompt tokens this service answered from its own cache;
-        tokens an upstream read from its prompt cache (``usage.cached_tokens``) are
-        recorded too, and priced by ``pricing``.
+        ``cached_tokens`` are prompt tokens answered from this service's own cache (all
+        of them for a cache hit); tokens an upstream read from its prompt cache
+        (``usage.cached_tokens``) are recorded too, and priced by the outcome.
         """
+        if cache_hit:
+            cached_tokens = usage.prompt_tokens
         own = Usage(max(usage.prompt_tokens - cached_tokens, 0), usage.completion_tokens)
         billable = Usage() if cache_hit else (own if cached_tokens else usage)
+        cost = outcome.cost(billable)
+        equivalent = outcome.equivalent_cost(usage)
         cached_tokens = max(cached_tokens, usage.cached_tokens)
-        cost = self._acc.pricing.cost(deployment, billable) if deployment else 0.0
-        self._record(200, usage, deployment, cost, cache_hit, cached_tokens, None)
+        self._record(200, usage, outcome.deployment, cost, equivalent, cache_hit, cached_tokens)
         key = self._caller.key
         if key is not None and self._acc.limiter is not None:
             await self._acc.limiter.charge(key, billable.total_tokens, cost)
 
     def fail(self, error: OfframpError) -> None:
         """Record a request that failed with ``error``."""
-        self._record(error.status_code, Usage(), None, 0.0, False, 0, error.code)
+        self._record(error.status_code, Usage(), None, 0.0, 0.0, False, 0, error.code)
 
     def abandon(self) -> None:
         """Record a request whose client went away (499)."""
-        self._record(499, Usage(), None, 0.0, False, 0, "client_closed")
+        self._record(499, Usage(), None, 0.0, 0.0, False, 0, "client_closed")
 
     def _record(
         self,
@@ -139,15 +142,15 @@ class Meter:
         usage: Usage,
         deployment: str | None,
         cost: float,
+        openai_cost: float,
         cache_hit: bool,
         cached_tokens: int,
-        error_code: str | None,
+        error_code: str | None = None,
     ) -> None:
         if self._done:
             return
         self._done = True
         latency_ms = (time.monotonic() - self._started) * 1000
-        openai_cost = self._acc.pricing.openai_cost(self._model, usage)
         self._observe(status, usage, cost, openai_cost, latency_ms)
         if self._acc.ledger is None:
             return
@@ -158,7 +161,7 @@ class Meter:
                 ts=self._ts,
                 endpoint=self._endpoint,
                 model=self._model,
-                route=deployment,
+                route=self.route,
                 deployment=deployment,
                 status=status,
                 key_id=key.id if key is not None else None,

@@ -1,8 +1,10 @@
 """Model calls as the API makes them: through the caches and the accounting.
 
 Each function admits the request (``Accounting.begin``), answers from the response
-cache when it may, otherwise calls ``services.generation`` / ``services.embeddings``,
-stores deterministic answers, and finishes the meter: one usage record per request.
+cache when it may, otherwise calls ``services.generation`` / ``services.embeddings``
+(the router), stores deterministic answers, and finishes the meter: one usage record per
+request. Answers come back as ``Routed`` like the router's; a cached one has an Outcome
+of its own (deployment ``cache``, free, with the route's OpenAI-equivalent price).
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Literal
 
 from offramp.cache.responses import StreamAssembler, replay
 from offramp.errors import OfframpError
 from offramp.providers.base import StreamItem
+from offramp.routing.outcome import Outcome, Routed
+from offramp.routing.pricing import FREE
 from offramp.services import embeddings, generation
 from offramp.services.accounting import Caller, Meter
 from offramp.services.runtime import Runtime
@@ -28,104 +31,112 @@ from offramp.types import (
     Usage,
 )
 
+CACHE = "cache"  # the deployment named in outcomes of answers from the cache
 
-async def chat(runtime: Runtime, caller: Caller, request: ChatRequest) -> CompletionResult:
-    """A whole chat answer, from the cache or the model."""
+
+async def chat(runtime: Runtime, caller: Caller, request: ChatRequest) -> Routed[CompletionResult]:
+    """A whole chat answer, from the cache or the route."""
     meter = await runtime.accounting.begin(caller, "chat", request.model, request.user, False)
-    served = _served(runtime, request.model, "chat")
     with _metered(meter):
-        cached = await _lookup(runtime, caller, request)
-        if cached is not None:
-            await meter.finish(
-                cached.usage, served, cache_hit=True, cached_tokens=cached.usage.prompt_tokens
-            )
-            return cached
-        result = await generation.chat(runtime, request)
-    await _store(runtime, caller, request, result)
-    await meter.finish(result.usage, served)
-    return result
+        hit = await _lookup(runtime, caller, request, meter)
+        if hit is not None:
+            await meter.finish(hit.value.usage, hit.outcome, cache_hit=True)
+            return hit
+        routed = await generation.chat(runtime, request)
+    await _store(runtime, caller, request, routed.value)
+    await meter.finish(routed.value.usage, routed.outcome)
+    return routed
 
 
 async def stream_chat(
     runtime: Runtime, caller: Caller, request: ChatRequest
-) -> AsyncIterator[StreamItem]:
+) -> Routed[AsyncIterator[StreamItem]]:
     """A streamed chat answer; a cached one is replayed as a stream."""
     meter = await runtime.accounting.begin(caller, "chat", request.model, request.user, True)
-    served = _served(runtime, request.model, "chat")
     with _metered(meter):
-        cached = await _lookup(runtime, caller, request)
-        if cached is not None:
-            return _replayed(meter, cached, served)
-        items = await generation.stream_chat(runtime, request)
-    return _recorded(runtime, caller, request, meter, items, served)
+        hit = await _lookup(runtime, caller, request, meter)
+        if hit is not None:
+            return Routed(_replayed(meter, hit.value, hit.outcome), hit.outcome)
+        routed = await generation.stream_chat(runtime, request)
+    items = _recorded(runtime, caller, request, meter, routed.value, routed.outcome)
+    return Routed(items, routed.outcome)
 
 
 async def complete(
     runtime: Runtime, caller: Caller, requests: list[CompletionRequest]
-) -> list[CompletionResult]:
+) -> list[Routed[CompletionResult]]:
     """Whole text completions of one or more prompts (one request, one record)."""
     first = requests[0]
     meter = await runtime.accounting.begin(caller, "completions", first.model, first.user, False)
-    served = _served(runtime, first.model, "chat")
     with _metered(meter):
-        cached = [await _lookup(runtime, caller, r) for r in requests]
-        fresh = await asyncio.gather(
-            *(
-                generation.complete(runtime, r)
-                for r, c in zip(requests, cached, strict=True)
-                if c is None
+        hits = [await _lookup(runtime, caller, r, meter) for r in requests]
+        fresh = iter(
+            await asyncio.gather(
+                *(
+                    generation.complete(runtime, r)
+                    for r, h in zip(requests, hits, strict=True)
+                    if h is None
+                )
             )
         )
-    results, computed = [], iter(fresh)
-    for request, hit in zip(requests, cached, strict=True):
+    answers = []
+    for request, hit in zip(requests, hits, strict=True):
+        answer = hit or next(fresh)
         if hit is None:
-            hit = next(computed)
-            await _store(runtime, caller, request, hit)
-        results.append(hit)
+            await _store(runtime, caller, request, answer.value)
+        answers.append(answer)
     usage = Usage(
-        sum(r.usage.prompt_tokens for r in results), sum(r.usage.completion_tokens for r in results)
+        sum(a.value.usage.prompt_tokens for a in answers),
+        sum(a.value.usage.completion_tokens for a in answers),
     )
-    from_cache = sum(hit.usage.prompt_tokens for hit in cached if hit is not None)
-    await meter.finish(usage, served, cache_hit=not fresh, cached_tokens=from_cache)
-    return results
+    served = next((a.outcome for a in answers if a.outcome.deployment != CACHE), answers[0].outcome)
+    from_cache = sum(h.value.usage.prompt_tokens for h in hits if h is not None)
+    all_hit = all(h is not None for h in hits)
+    await meter.finish(usage, served, cache_hit=all_hit, cached_tokens=from_cache)
+    return answers
 
 
 async def stream_complete(
     runtime: Runtime, caller: Caller, request: CompletionRequest
-) -> AsyncIterator[StreamItem]:
+) -> Routed[AsyncIterator[StreamItem]]:
     """A streamed text completion; a cached one is replayed as a stream."""
     meter = await runtime.accounting.begin(caller, "completions", request.model, request.user, True)
-    served = _served(runtime, request.model, "chat")
     with _metered(meter):
-        cached = await _lookup(runtime, caller, request)
-        if cached is not None:
-            return _replayed(meter, cached, served)
-        items = await generation.stream_complete(runtime, request)
-    return _recorded(runtime, caller, request, meter, items, served)
+        hit = await _lookup(runtime, caller, request, meter)
+        if hit is not None:
+            return Routed(_replayed(meter, hit.value, hit.outcome), hit.outcome)
+        routed = await generation.stream_complete(runtime, request)
+    items = _recorded(runtime, caller, request, meter, routed.value, routed.outcome)
+    return Routed(items, routed.outcome)
 
 
-async def embed(runtime: Runtime, caller: Caller, request: EmbedRequest) -> EmbedResult:
+async def embed(runtime: Runtime, caller: Caller, request: EmbedRequest) -> Routed[EmbedResult]:
     """Vectors for every text; texts already embedded come from the embedding cache."""
     acc = runtime.accounting
     meter = await acc.begin(caller, "embeddings", request.model, request.user, False)
-    served = _served(runtime, request.model, "embedding")
     with _metered(meter):
+        cache_outcome = _cache_outcome(runtime, request.model, "embedding", meter)
         if acc.embeddings is None or not caller.use_cache:
-            result = await embeddings.embed(runtime, request)
-            hits = hit_tokens = 0
+            routed = await embeddings.embed(runtime, request)
+            result, outcome, hits, hit_tokens = routed.value, routed.outcome, 0, 0
         else:
+            outcomes: list[Outcome] = []
+
+            async def compute(texts: EmbedRequest) -> EmbedResult:
+                routed = await embeddings.embed(runtime, texts)
+                outcomes.append(routed.outcome)
+                return routed.value
+
             result, hits, hit_tokens = await acc.embeddings.embed(
-                caller.partition, request, lambda r: embeddings.embed(runtime, r)
+                caller.partition, request, compute
             )
+            outcome = outcomes[0] if outcomes else cache_outcome
             acc.metrics.cache_lookups.labels("embedding").inc(len(request.texts))
             acc.metrics.cache_hits.labels("embedding").inc(hits)
-    await meter.finish(
-        Usage(result.prompt_tokens, 0),
-        served,
-        cache_hit=hits == len(request.texts),
-        cached_tokens=hit_tokens,
-    )
-    return result
+    usage = Usage(result.prompt_tokens, 0)
+    all_hit = hits == len(request.texts)
+    await meter.finish(usage, outcome, cache_hit=all_hit, cached_tokens=hit_tokens)
+    return Routed(result, outcome)
 
 
 @contextmanager
@@ -141,17 +152,26 @@ def _metered(meter: Meter) -> Iterator[None]:
         raise
 
 
+def _cache_outcome(runtime: Runtime, name: str, kind: str, meter: Meter) -> Outcome:
+    """The outcome of an answer from the cache (ModelNotFound for an unknown name)."""
+    route = runtime.router.resolve(name, "chat" if kind == "chat" else "embedding")
+    meter.route = route.name
+    return Outcome(CACHE, 0, 0.0, 0.0, FREE, route.equivalents.get(name, FREE))
+
+
 async def _lookup(
-    runtime: Runtime, caller: Caller, request: ChatRequest | CompletionRequest
-) -> CompletionResult | None:
+    runtime: Runtime, caller: Caller, request: ChatRequest | CompletionRequest, meter: Meter
+) -> Routed[CompletionResult] | None:
+    outcome = _cache_outcome(runtime, request.model, "chat", meter)
     acc = runtime.accounting
     if acc.responses is None or not caller.use_cache:
         return None
     result = await acc.responses.lookup(caller.partition, request)
     acc.metrics.cache_lookups.labels("response").inc()
-    if result is not None:
-        acc.metrics.cache_hits.labels("response").inc()
-    return result
+    if result is None:
+        return None
+    acc.metrics.cache_hits.labels("response").inc()
+    return Routed(result, outcome)
 
 
 async def _store(
@@ -160,12 +180,12 @@ async def _store(
     request: ChatRequest | CompletionRequest,
     result: CompletionResult,
 ) -> None:
-    if runtime.accounting.responses is not None:
+    if runtime.accounting.responses is not None and caller.use_cache:
         await runtime.accounting.responses.store(caller.partition, request, result)
 
 
 async def _replayed(
-    meter: Meter, cached: CompletionResult, served: str | None
+    meter: Meter, cached: CompletionResult, outcome: Outcome
 ) -> AsyncIterator[StreamItem]:
     try:
         async for item in replay(cached):
@@ -174,8 +194,8 @@ async def _replayed(
     except GeneratorExit:
         meter.abandon()  # the client left during the replay
         raise
-    usage = cached.usage
-    await meter.finish(usage, served, cache_hit=True, cached_tokens=usage.prompt_tokens)
+    outcome.usage = cached.usage
+    await meter.finish(cached.usage, outcome, cache_hit=True)
 
 
 async def _recorded(
@@ -184,7 +204,7 @@ async def _recorded(
     request: ChatRequest | CompletionRequest,
     meter: Meter,
     items: AsyncIterator[StreamItem],
-    served: str | None,
+    outcome: Outcome,
 ) -> AsyncIterator[StreamItem]:
     """Pass ``items`` through, timing the first token and assembling the whole answer;
     at the end, cache it and finish the meter (a stream closed early records 499)."""
@@ -205,13 +225,4 @@ async def _recorded(
     result = whole.result()
     if result is not None:
         await _store(runtime, caller, request, result)
-    usage = whole.usage if whole.usage is not None else Usage()
-    await meter.finish(usage, served)
-
-
-def _served(runtime: Runtime, name: str, kind: Literal["chat", "embedding"]) -> str | None:
-    """The configured model that serves ``name`` (None if there is none)."""
-    try:
-        return runtime.pool.models.resolve(name, kind=kind).name
-    except OfframpError:
-        return None
+    await meter.finish(whole.usage or Usage(), outcome)

@@ -14,6 +14,7 @@ from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
 from offramp.api.responses import JSONResponse
+from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.providers.base import StreamItem
 from offramp.services import metered
@@ -27,6 +28,7 @@ router = APIRouter()
 async def create_chat_completion(
     body: ChatCompletionRequest, request: Request, caller: Caller = Depends(caller_of)
 ) -> Response:
+    started = time.perf_counter()
     runtime = runtime_of(request)
     chat = translate.chat_request(body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -34,10 +36,16 @@ async def create_chat_completion(
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _ChunkRenderer(completion_id, created, body.model, include_usage)
-        items = await metered.stream_chat(runtime, caller, chat)
-        return await start_sse(request, items, frames.render)
-    result = await until_disconnect(request, metered.chat(runtime, caller, chat))
-    return JSONResponse(_completion(completion_id, created, result))
+        stream = await until_disconnect(request, metered.stream_chat(runtime, caller, chat))
+        outcome = stream.outcome
+        headers = routing_headers([outcome], started)
+        return await start_sse(
+            request, stream.value, frames.render, headers, lambda: cost_comment(outcome)
+        )
+    routed = await until_disconnect(request, metered.chat(runtime, caller, chat))
+    result = routed.value
+    headers = routing_headers([routed.outcome], started, [result.usage])
+    return JSONResponse(_completion(completion_id, created, result), headers=headers)
 
 
 def _completion(completion_id: str, created: int, result: CompletionResult) -> dict[str, Any]:
