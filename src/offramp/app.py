@@ -39,7 +39,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     owned = pool is None
     the_pool = pool if pool is not None else build_pool(settings)
     routed = build_runtime(settings, the_pool, builtin_registry())
-    backing = Backing(settings, routed.admission)
+    backing = Backing(settings, routed.admission, routed.router)
     runtime = dataclasses.replace(routed, accounting=backing.accounting)
 
     @asynccontextmanager

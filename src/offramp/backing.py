@@ -24,6 +24,7 @@ from offramp.ledger.records import UsageRecord
 from offramp.ledger.store import insert_usage, open_engine
 from offramp.ledger.writer import LedgerWriter
 from offramp.observability.metrics import Gauges, Metrics
+from offramp.routing.router import Router
 from offramp.services.accounting import Accounting
 from offramp.services.admission import Admission
 from offramp.settings import Settings
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class Backing:
     """Owns the ledger engine, the Redis client and the parts of ``accounting``."""
 
-    def __init__(self, settings: Settings, admission: Admission):
+    def __init__(self, settings: Settings, admission: Admission, router: Router):
         self.settings = settings
         self.engine: Engine | None = None
         self.keys: KeyResolver | None = None
@@ -50,6 +51,9 @@ class Backing:
             ledger_queue=self.writer.depth,
             ledger_dropped=lambda: self.writer.dropped,
             redis_failures=lambda: self.redis.failures if self.redis else 0,
+            breakers=lambda: [
+                (r.name, d.id, d.breaker.state) for r in router.routes for d in r.deployments
+            ],
         )
         self.accounting = Accounting(metrics=Metrics(gauges), ledger=self.writer)
         if settings.cache:

@@ -88,6 +88,11 @@ def test_repeated_deterministic_requests_are_served_from_cache(
     assert rows[0].route == rows[1].route == "smollm2-135m-instruct"
     assert rows[2].ttft_ms is not None
     assert 'offramp_cache_hits_total{kind="response"} 2.0' in metrics
+    closed = (
+        'offramp_breaker_state{deployment="local/smollm2-135m-instruct",'
+        'route="smollm2-135m-instruct",state="closed"} 1.0'
+    )
+    assert closed in metrics.splitlines()
 
 
 def test_a_streamed_answer_is_cached_and_replayed_whole(

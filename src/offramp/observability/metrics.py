@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+_BREAKER_STATES = ("closed", "open", "half-open")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -19,7 +20,8 @@ class Gauges:
     ledger_queue: Callable[[], int] = lambda: 0
     ledger_dropped: Callable[[], int] = lambda: 0
     redis_failures: Callable[[], int] = lambda: 0
-    extra: list[Callable[[], Iterator[Metric]]] = field(default_factory=list)
+    # (route, deployment, state) for every deployment's circuit breaker
+    breakers: Callable[[], Iterable[tuple[str, str, str]]] = tuple
 
 
 class _Readings:
@@ -48,8 +50,15 @@ class _Readings:
             "Times Redis failed and the in-process path took over",
             value=self._gauges.redis_failures(),
         )
-        for more in self._gauges.extra:
-            yield from more()
+        states = GaugeMetricFamily(
+            "offramp_breaker_state",
+            "1 for the state each deployment's circuit breaker is in",
+            labels=["route", "deployment", "state"],
+        )
+        for route, deployment, state in self._gauges.breakers():
+            for each in _BREAKER_STATES:
+                states.add_metric([route, deployment, each], 1.0 if each == state else 0.0)
+        yield states
 
 
 class Metrics:
