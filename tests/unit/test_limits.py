@@ -84,6 +84,12 @@ def test_two_redis_limiters_share_one_limit_and_one_budget() -> None:
         await limiters[0].charge(budget, 5, 0.02)
         with pytest.raises(BudgetExceeded):
             await limiters[1].admit(budget)  # the other replica sees the spend
+        tokens = _key(tpm=100)
+        await limiters[0].admit(tokens)
+        await limiters[0].charge(tokens, 150, 0.0)
+        with pytest.raises(RateLimited) as over:
+            await limiters[1].admit(tokens)
+        assert over.value.error_type == "tokens"
         assert all(r.failures == 0 for r in replicas)
         for r in replicas:
             await r.aclose()
