@@ -73,22 +73,28 @@ def replicas(env: dict[str, str]) -> Iterator[list[str]]:
             )
         )
         bases.append(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 120
-    for base, proc in zip(bases, procs, strict=True):
-        while True:
-            assert proc.poll() is None, "offramp serve exited"
-            try:
-                if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "offramp serve did not become ready"
-            time.sleep(0.2)
-    yield bases
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM
+    try:
+        deadline = time.monotonic() + 120
+        for base, proc in zip(bases, procs, strict=True):
+            _wait_ready(base, proc, deadline)
+        yield bases
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(timeout=30) for proc in procs]
+    assert all(code in (0, -signal.SIGTERM) for code in codes)  # uvicorn re-raises SIGTERM
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    while True:
+        assert proc.poll() is None, "offramp serve exited"
+        try:
+            if httpx.get(base + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "offramp serve did not become ready"
+        time.sleep(0.2)
 
 
 def _embed(base: str, secret: str, text: str) -> str:
