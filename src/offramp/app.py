@@ -8,10 +8,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from offramp.api import admin, admin_keys, errors, health, metrics
+from offramp.api.caller import caller_of
 from offramp.api.context import RequestContext
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
@@ -72,8 +73,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def _gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening any more
 
-    for module in (chat, completions, embeddings, models, health, admin, admin_keys, metrics):
+    for module in (chat, completions, embeddings, health, admin, admin_keys, metrics):
         app.include_router(module.router)
+    app.include_router(models.router, dependencies=[Depends(caller_of)])  # a key, with auth on
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, log_bodies=settings.log_prompts)
     return app

@@ -207,7 +207,10 @@ def test_keys_limits_and_admin_routes(settings: Settings, pool: ModelPool, tmp_p
                 model="text-embedding-3-small", input="a"
             )
         assert missing.value.code == "invalid_api_key"
+        no_key = httpx.get(server.base_url + "/v1/models")
+        assert no_key.status_code == 401 and no_key.json()["error"]["code"] == "invalid_api_key"
         client = _client(server, secret)
+        assert client.models.list().data
         with pytest.raises(openai.PermissionDeniedError) as denied:
             client.embeddings.create(model="text-embedding-3-large", input="a")
         assert denied.value.code == "model_not_allowed" and denied.value.body["param"] == "model"  # type: ignore[index]
