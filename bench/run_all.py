@@ -14,6 +14,7 @@ SUITES = [
     "cold_start",
     "memory",
     "soak",
+    "cache",
 ]
 
 

@@ -23,7 +23,9 @@ from tests.servers import ServerThread
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     models_dir: Path = tmp_path_factory.mktemp("models")
-    return load_settings(models_dir=models_dir, n_threads=2)
+    ledger = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    # The engine suites measure generation itself; the cache has its own tests.
+    return load_settings(models_dir=models_dir, n_threads=2, ledger_path=ledger, cache=False)
 
 
 @pytest.fixture(scope="session")

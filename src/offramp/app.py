@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from offramp.api import admin, errors, health
+from offramp.api import admin, admin_keys, errors, health, metrics
+from offramp.api.caller import caller_of
+from offramp.api.context import RequestContext
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.streaming import ClientGone
+from offramp.backing import Backing
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
 from offramp.services.pool import ModelPool
@@ -35,11 +39,15 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     their upstream connections closed on shutdown."""
     owned = pool is None
     the_pool = pool if pool is not None else build_pool(settings)
-    runtime = build_runtime(settings, the_pool, builtin_registry())
+    routed = build_runtime(settings, the_pool, builtin_registry())
+    backing = Backing(settings, routed.admission, routed.router)
+    runtime = dataclasses.replace(routed, accounting=backing.accounting)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
+        await backing.open()
+        app.state.keys = backing.keys
         if settings.preload:
             await the_pool.preload()
         app.state.ready = True
@@ -47,6 +55,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await backing.aclose()  # after in-flight requests: their records are written
             await runtime.router.aclose()
             if owned:
                 await the_pool.aclose()
@@ -54,6 +63,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.backing = backing
+    app.state.keys = None
     app.state.started = int(time.time())
     app.state.ready = False
     errors.install(app)
@@ -62,7 +73,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def _gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening any more
 
-    for module in (chat, completions, embeddings, models, health, admin):
+    for module in (chat, completions, embeddings, health, admin, admin_keys, metrics):
         app.include_router(module.router)
+    app.include_router(models.router, dependencies=[Depends(caller_of)])  # a key, with auth on
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext, log_bodies=settings.log_prompts)
     return app

@@ -7,8 +7,12 @@
     │   │   ├── UnsupportedParameter  400  code=unsupported_parameter
     │   │   ├── UnsupportedSchema     400  code=unsupported_schema (JSON-schema keyword the grammar cannot enforce)
     │   │   └── ContextLengthExceeded 400  code=context_length_exceeded (with the numbers)      F
+    │   ├── AuthenticationFailed      401  code=invalid_api_key (missing, unknown or revoked key)
+    │   ├── PermissionDenied          403  code=model_not_allowed / admin_key_required
     │   ├── ModelNotFound             404  code=model_not_found
-    │   └── PayloadTooLarge           413  code=payload_too_large
+    │   ├── PayloadTooLarge           413  code=payload_too_large
+    │   ├── RateLimited               429  code=rate_limit_exceeded; carries Retry-After
+    │   └── BudgetExceeded            429  code=insufficient_quota (the key's spend budget is used up)
     ├── Overloaded                    503  the bounded queue is full; carries Retry-After         R F
     ├── NoDeploymentAvailable         503  every deployment of a route failed or has its circuit open
     ├── ModelSourceError              500  a model file cannot be found or fetched (CLI: one clear line)
@@ -98,6 +102,41 @@ class ContextLengthExceeded(InvalidRequest):
 
     code = "context_length_exceeded"
     fallback = True  # a deployment with a longer context may take it
+
+
+class AuthenticationFailed(ClientError):
+    """No API key, or one that is unknown or revoked."""
+
+    status_code = 401
+    code = "invalid_api_key"
+
+
+class PermissionDenied(ClientError):
+    """The key is valid but may not do this (a model it is not allowed, an admin route)."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
+class RateLimited(ClientError):
+    """The key is over its requests- or tokens-per-minute limit; retry after ``retry_after`` s."""
+
+    status_code = 429
+    error_type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int, limit: str = "requests"):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.error_type = limit
+
+
+class BudgetExceeded(ClientError):
+    """The key has spent its whole budget; nothing is served until it is raised."""
+
+    status_code = 429
+    error_type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class ModelNotFound(ClientError):

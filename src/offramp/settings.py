@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offramp.errors import InvalidRequest
@@ -19,6 +19,10 @@ from offramp.errors import InvalidRequest
 
 def _default_models_dir() -> Path:
     return Path(os.path.expanduser("~/.cache/offramp/models"))
+
+
+def _default_ledger_path() -> Path:
+    return Path(os.path.expanduser("~/.cache/offramp/ledger.db"))
 
 
 class Settings(BaseSettings):
@@ -86,6 +90,58 @@ class Settings(BaseSettings):
         "requests).",
     )
     log_level: str = Field(default="info", description="Server log level.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json` writes one JSON object per log line, with the request id.",
+    )
+    log_prompts: bool = Field(
+        default=False,
+        description="Log request bodies (prompt text). Off: logs carry ids, sizes and "
+        "timings only, never prompts or keys.",
+    )
+    ledger_path: Path = Field(
+        default_factory=_default_ledger_path,
+        description="SQLite file of the usage ledger (WAL mode) when `ledger_url` is unset.",
+    )
+    ledger_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the ledger database, e.g. "
+        "postgresql+psycopg://user@host/db; None uses the SQLite file at `ledger_path`.",
+    )
+    ledger_queue: int = Field(
+        default=10_000,
+        ge=1,
+        description="Usage records waiting to be written; beyond that new records are "
+        "dropped (and counted) rather than slowing requests.",
+    )
+    ledger_flush_ms: float = Field(
+        default=250.0, ge=1.0, description="How long the ledger writer gathers a batch."
+    )
+    cache: bool = Field(
+        default=True,
+        description="Serve repeated deterministic requests (temperature 0 or a fixed seed) "
+        "and already-embedded texts from the response cache.",
+    )
+    cache_ttl_s: float = Field(default=3600.0, gt=0.0, description="How long entries live.")
+    cache_max_entries: int = Field(
+        default=10_000, ge=1, description="Entries the in-process cache holds (LRU)."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis shared by every replica for the cache, rate limits and budgets; "
+        "None keeps them in this process. If Redis fails, requests go on in-process.",
+    )
+    redis_retry_s: float = Field(
+        default=5.0, gt=0.0, description="How long to stay in-process after Redis fails."
+    )
+    auth: bool = Field(
+        default=False,
+        description="Require an API key (`offramp keys create`) on /v1 routes; off serves "
+        "anyone, for single-user local use.",
+    )
+    admin_key: SecretStr | None = Field(
+        default=None, description="Bearer key for /admin routes; None disables them."
+    )
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

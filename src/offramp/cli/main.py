@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from offramp.cli import models, parity, run, scan
+from offramp.cli import keys, models, parity, run, scan, usage
 from offramp.errors import ClientError, OfframpError
 
 app = typer.Typer(
@@ -15,11 +15,13 @@ app = typer.Typer(
     help="Serve the OpenAI API from models you run yourself.",
 )
 app.add_typer(models.app, name="models")
+app.add_typer(keys.app, name="keys")
 app.command("serve")(run.serve)
 app.command("chat")(run.chat)
 app.command("embed")(run.embed)
 app.command("scan")(scan.scan)
 app.command("parity")(parity.parity)
+app.command("usage")(usage.usage)
 
 
 def main() -> None:

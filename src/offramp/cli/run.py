@@ -30,6 +30,7 @@ def serve(
     import uvicorn
 
     from offramp.app import create_app
+    from offramp.observability.logs import logging_config
 
     settings = load_settings(config, host=host, port=port, max_queue=max_queue)
     # Missing weights are a one-line error here, not a traceback from inside the server.
@@ -41,6 +42,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=logging_config(settings),
+        access_log=False,  # offramp.access writes one line per request, with its id
         timeout_graceful_shutdown=5,
     )
 

@@ -31,6 +31,10 @@ class Admission:
         self._max_queue = max_queue
         self._gauges: dict[str, _Gauge] = {}
 
+    def depths(self) -> dict[str, int]:
+        """Requests admitted (running or waiting) per model."""
+        return {model: gauge.active for model, gauge in self._gauges.items()}
+
     def depth(self, model: str) -> int:
         """Requests admitted for ``model`` (running or waiting)."""
         gauge = self._gauges.get(model)

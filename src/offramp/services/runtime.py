@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from offramp.errors import InvalidRequest, ModelNotFound
 from offramp.models.registry import ModelSpec
@@ -12,6 +12,7 @@ from offramp.routing.config import load_routes
 from offramp.routing.pricing import PriceTable, load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder, implicit_spec
 from offramp.routing.router import Router
+from offramp.services.accounting import Accounting
 from offramp.services.admission import Admission
 from offramp.services.local import LocalTarget
 from offramp.services.pool import ModelPool
@@ -21,11 +22,13 @@ from offramp.settings import Settings
 @dataclass(frozen=True)
 class Runtime:
     """The loaded models (possibly shared between apps), this app's admission control,
-    and its router (every public name, local or routed, resolves there)."""
+    its router (every public name, local or routed, resolves there) and its accounting
+    (caches, limits, ledger, metrics; all off by default)."""
 
     pool: ModelPool
     admission: Admission
     router: Router
+    accounting: Accounting = field(default_factory=Accounting)
 
 
 def build_runtime(

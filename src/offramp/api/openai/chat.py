@@ -6,9 +6,10 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from offramp.api.caller import caller_of
 from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
@@ -16,14 +17,17 @@ from offramp.api.responses import JSONResponse
 from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.providers.base import StreamItem
-from offramp.services import generation
+from offramp.services import metered
+from offramp.services.accounting import Caller
 from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, ToolCall
 
 router = APIRouter()
 
 
 @router.post("/v1/chat/completions", response_model=None)
-async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
+async def create_chat_completion(
+    body: ChatCompletionRequest, request: Request, caller: Caller = Depends(caller_of)
+) -> Response:
     started = time.perf_counter()
     runtime = runtime_of(request)
     chat = translate.chat_request(body)
@@ -32,13 +36,13 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _ChunkRenderer(completion_id, created, body.model, include_usage)
-        stream = await until_disconnect(request, generation.stream_chat(runtime, chat))
+        stream = await until_disconnect(request, metered.stream_chat(runtime, caller, chat))
         outcome = stream.outcome
         headers = routing_headers([outcome], started)
         return await start_sse(
             request, stream.value, frames.render, headers, lambda: cost_comment(outcome)
         )
-    routed = await until_disconnect(request, generation.chat(runtime, chat))
+    routed = await until_disconnect(request, metered.chat(runtime, caller, chat))
     result = routed.value
     headers = routing_headers([routed.outcome], started, [result.usage])
     return JSONResponse(_completion(completion_id, created, result), headers=headers)

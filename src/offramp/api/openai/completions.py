@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from offramp.api.caller import caller_of
 from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import CompletionRequestWire
@@ -18,14 +18,17 @@ from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.errors import UnsupportedParameter
 from offramp.providers.base import StreamItem
-from offramp.services import generation
+from offramp.services import metered
+from offramp.services.accounting import Caller
 from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, Usage
 
 router = APIRouter()
 
 
 @router.post("/v1/completions", response_model=None)
-async def create_completion(body: CompletionRequestWire, request: Request) -> Response:
+async def create_completion(
+    body: CompletionRequestWire, request: Request, caller: Caller = Depends(caller_of)
+) -> Response:
     started = time.perf_counter()
     runtime = runtime_of(request)
     requests = translate.completion_requests(body)
@@ -41,7 +44,9 @@ async def create_completion(body: CompletionRequestWire, request: Request) -> Re
         if len(requests) > 1:
             raise UnsupportedParameter("streaming takes one prompt per request", param="prompt")
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = await until_disconnect(request, generation.stream_complete(runtime, requests[0]))
+        stream = await until_disconnect(
+            request, metered.stream_complete(runtime, caller, requests[0])
+        )
         outcome = stream.outcome
         return await start_sse(
             request,
@@ -50,9 +55,7 @@ async def create_completion(body: CompletionRequestWire, request: Request) -> Re
             routing_headers([outcome], started),
             lambda: cost_comment(outcome),
         )
-    routed = await until_disconnect(
-        request, asyncio.gather(*(generation.complete(runtime, r) for r in requests))
-    )
+    routed = await until_disconnect(request, metered.complete(runtime, caller, requests))
     results = [r.value for r in routed]
     headers = routing_headers([r.outcome for r in routed], started, [r.usage for r in results])
     return JSONResponse({**base, **_merge(results, requests[0].n)}, headers=headers)

@@ -6,26 +6,30 @@ import base64
 import time
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from offramp.api.caller import caller_of
 from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import EmbeddingRequestWire
 from offramp.api.responses import JSONResponse
 from offramp.api.routing_headers import routing_headers
 from offramp.api.streaming import until_disconnect
-from offramp.services import embeddings
+from offramp.services import metered
+from offramp.services.accounting import Caller
 from offramp.types import Usage
 
 router = APIRouter()
 
 
 @router.post("/v1/embeddings")
-async def create_embeddings(body: EmbeddingRequestWire, request: Request) -> JSONResponse:
+async def create_embeddings(
+    body: EmbeddingRequestWire, request: Request, caller: Caller = Depends(caller_of)
+) -> JSONResponse:
     started = time.perf_counter()
     runtime = runtime_of(request)
     routed = await until_disconnect(
-        request, embeddings.embed(runtime, translate.embed_request(body))
+        request, metered.embed(runtime, caller, translate.embed_request(body))
     )
     result = routed.value
     vectors = result.vectors

@@ -1,0 +1,29 @@
+"""Who is calling: the API key (when auth is on), the request id, cache permission."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from offramp.keys.auth import KeyResolver
+from offramp.services.accounting import Caller
+
+
+async def caller_of(request: Request) -> Caller:
+    """A FastAPI dependency of the /v1 routes; raises AuthenticationFailed (401) when
+    auth is on and the bearer key is missing, unknown or revoked."""
+    resolver: KeyResolver | None = request.app.state.keys
+    key = None
+    if resolver is not None:
+        key = await resolver.resolve(_bearer(request))
+    cache_control = request.headers.get("cache-control", "").lower()
+    use_cache = "no-cache" not in cache_control and "no-store" not in cache_control
+    request_id = getattr(request.state, "request_id", None) or "unknown"
+    return Caller(request_id=request_id, key=key, use_cache=use_cache)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()

@@ -1,0 +1,78 @@
+"""Per-request context: a request id on every request, response and log line, and one
+access log line per request (method, path, status, time; never keys, and the body only
+when ``log_bodies`` is on)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+request_id_var: ContextVar[str | None] = ContextVar("offramp_request_id", default=None)
+access_log = logging.getLogger("offramp.access")
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class RequestContext:
+    """Takes the client's ``X-Request-ID`` when it is a plain token of at most 64
+    characters, else makes one; stores it in ``request.state.request_id`` and answers
+    with it in ``X-Request-ID``."""
+
+    _MAX_LOGGED = 64 * 1024
+
+    def __init__(self, app: ASGIApp, log_bodies: bool = False):
+        self.app = app
+        self.log_bodies = log_bodies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or {}).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _VALID_ID.fullmatch(given) else f"req_{uuid.uuid4().hex}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.monotonic()
+        status = 500
+        body = bytearray()
+
+        async def receive_logged() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(body) < self._MAX_LOGGED:
+                body.extend(message.get("body", b"")[: self._MAX_LOGGED - len(body)])
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive_logged if self.log_bodies else receive, send_with_id)
+        finally:
+            latency_ms = round((time.monotonic() - started) * 1000, 1)
+            fields = {
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "status": status,
+                "latency_ms": latency_ms,
+                "body": body.decode("utf-8", "replace") if body else None,
+            }
+            access_log.info(
+                "%s %s %d %.1fms",
+                fields["method"],
+                fields["path"],
+                status,
+                latency_ms,
+                extra=fields,
+            )
+            request_id_var.reset(token)

@@ -1,0 +1,1 @@
+"""Response and embedding caches: key normalisation and in-process / Redis backends."""

@@ -1,0 +1,1 @@
+"""API keys: issued, hashed and stored in the ledger database; their limits and budgets."""

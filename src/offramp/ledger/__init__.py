@@ -1,0 +1,1 @@
+"""The usage ledger: one record per request, in SQLite (default) or PostgreSQL."""

@@ -1,0 +1,54 @@
+"""The ledger's tables as they are after every migration (queries use these)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+usage = Table(
+    "offramp_usage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("endpoint", String(32), nullable=False),
+    Column("key_id", String(32)),
+    Column("end_user", String(256)),
+    Column("model", String(128), nullable=False),
+    Column("route", String(128)),
+    Column("deployment", String(128)),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("cached_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("openai_cost_usd", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("ttft_ms", Float),
+    Column("status", Integer, nullable=False),
+    Column("cache_hit", Boolean, nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("error_code", String(64)),
+)
+
+api_keys = Table(
+    "offramp_api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(24), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("budget_usd", Float),
+    Column("models", Text),
+)
+
+migrations = Table(
+    "offramp_migrations",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("applied_at", Float, nullable=False),
+)
