@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from offramp.api import errors, health
+from offramp.api import batch, errors, health, tasks
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.streaming import ClientGone
@@ -19,7 +19,12 @@ from offramp.providers.registry import builtin_registry
 from offramp.services.admission import Admission
 from offramp.services.pool import ModelPool
 from offramp.services.runtime import Runtime
+from offramp.services.structured import RuntimeBackend
 from offramp.settings import Settings
+from offramp.tasks.catalog import TaskCatalog
+from offramp.tasks.engine import TaskEngine
+from offramp.tasks.history import SessionHistory
+from offramp.tasks.hooks import builtin_hooks
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +32,15 @@ log = logging.getLogger(__name__)
 def build_pool(settings: Settings) -> ModelPool:
     """A pool over the configured models and the built-in providers."""
     return ModelPool(settings, load_registry(settings.config), builtin_registry())
+
+
+def build_tasks(settings: Settings, runtime: Runtime) -> TaskEngine:
+    """The task engine over the built-in tasks and those in ``settings.tasks_dir``;
+    InvalidRequest naming the file when a task file is malformed."""
+    hooks = builtin_hooks()
+    catalog = TaskCatalog.load(hooks, settings.tasks_dir)
+    history = SessionHistory(settings.task_sessions)
+    return TaskEngine(catalog, hooks, RuntimeBackend(runtime), history)
 
 
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
@@ -51,6 +65,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
     app.state.runtime = Runtime(the_pool, Admission(settings.max_queue))
     app.state.settings = settings
+    app.state.tasks = build_tasks(settings, app.state.runtime)
     app.state.started = int(time.time())
     app.state.ready = False
     errors.install(app)
@@ -59,7 +74,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def _gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening any more
 
-    for module in (chat, completions, embeddings, models, health):
+    for module in (chat, completions, embeddings, models, health, tasks, batch):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

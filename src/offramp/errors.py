@@ -7,6 +7,7 @@
     │   │   ├── UnsupportedSchema     400  code=unsupported_schema (JSON-schema keyword the grammar cannot enforce)
     │   │   └── ContextLengthExceeded 400  code=context_length_exceeded (with the numbers)
     │   ├── ModelNotFound             404  code=model_not_found
+    │   ├── TaskNotFound              404  code=task_not_found
     │   └── PayloadTooLarge           413  code=payload_too_large
     ├── Overloaded                    503  the bounded queue is full; carries Retry-After
     ├── ModelSourceError              500  a model file cannot be found or fetched (CLI: one clear line)
@@ -84,6 +85,13 @@ class ModelNotFound(ClientError):
 
     status_code = 404
     code = "model_not_found"
+
+
+class TaskNotFound(ClientError):
+    """No task of that name is defined (built-in or in the configured tasks folder)."""
+
+    status_code = 404
+    code = "task_not_found"
 
 
 class PayloadTooLarge(ClientError):

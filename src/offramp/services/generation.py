@@ -13,11 +13,14 @@ from offramp.services.runtime import Runtime
 from offramp.types import ChatRequest, CompletionRequest, CompletionResult, OutputFormat, Sampling
 
 
-async def chat(runtime: Runtime, request: ChatRequest) -> CompletionResult:
-    """Answer a chat request whole; JSON outputs are validated before they are returned."""
+async def chat(runtime: Runtime, request: ChatRequest, validate: bool = True) -> CompletionResult:
+    """Answer a chat request whole; JSON outputs are validated before they are returned
+    unless ``validate`` is False (the structured-output loop validates and repairs)."""
     name, provider = await _chat_provider(runtime, request)
     with runtime.admission.slot(name, provider.capabilities.concurrency):
         result = await provider.chat(request)
+    if not validate:
+        return result
     for choice in result.choices:
         if choice.finish_reason == "stop" and choice.text is not None:
             validate_output(choice.text, request.output)

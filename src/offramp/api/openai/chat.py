@@ -15,7 +15,7 @@ from offramp.api.openai.protocol import ChatCompletionRequest
 from offramp.api.responses import JSONResponse
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.providers.base import StreamItem
-from offramp.services import generation
+from offramp.services import generation, structured
 from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, ToolCall
 
 router = APIRouter()
@@ -32,11 +32,15 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
         frames = _ChunkRenderer(completion_id, created, body.model, include_usage)
         items = await generation.stream_chat(runtime, chat)
         return await start_sse(request, items, frames.render)
-    result = await until_disconnect(request, generation.chat(runtime, chat))
-    return JSONResponse(_completion(completion_id, created, result))
+    attempts = request.app.state.settings.structured_max_attempts
+    repaired = await until_disconnect(request, structured.chat(runtime, chat, attempts))
+    answer = completion_body(completion_id, created, repaired.result)
+    headers = {"x-offramp-attempts": str(repaired.attempts)} if chat.output.kind != "text" else {}
+    return JSONResponse(answer, headers=headers)
 
 
-def _completion(completion_id: str, created: int, result: CompletionResult) -> dict[str, Any]:
+def completion_body(completion_id: str, created: int, result: CompletionResult) -> dict[str, Any]:
+    """The ``chat.completion`` object for ``result``."""
     choices = []
     for c in result.choices:
         message: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": None}
