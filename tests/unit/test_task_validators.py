@@ -93,6 +93,10 @@ def test_flashcard_rules() -> None:
     assert learning.check_distinct(cards, {}, {"items": "cards", "field": "front"}) == [
         "cards[1].front repeats cards[0].front"
     ]
+    words = {"keywords": ["Solar", "lamp", "solar "]}
+    assert learning.check_distinct(words, {}, {"items": "keywords"}) == [
+        "keywords[2] repeats keywords[0]"
+    ]
     differ = learning.check_fields_differ(
         cards, {}, {"items": "cards", "fields": ["front", "back"]}
     )

@@ -52,14 +52,16 @@ def check_quiz(result: Any, values: dict[str, Any], args: dict[str, Any]) -> lis
 
 
 def check_distinct(result: Any, values: dict[str, Any], args: dict[str, Any]) -> list[str]:
-    """No two items of list ``args.items`` share the value of ``args.field``."""
-    items, field = args["items"], args["field"]
+    """No two items of list ``args.items`` share the value of ``args.field`` (without a
+    ``field``: no two items are the same text)."""
+    items, field = args["items"], args.get("field")
     seen: dict[str, int] = {}
     problems = []
+    suffix = f".{field}" if field else ""
     for i, item in enumerate(result.get(items, [])):
-        key = _norm(item.get(field, ""))
+        key = _norm(item.get(field, "") if field else item)
         if key in seen:
-            problems.append(f"{items}[{i}].{field} repeats {items}[{seen[key]}].{field}")
+            problems.append(f"{items}[{i}]{suffix} repeats {items}[{seen[key]}]{suffix}")
         seen.setdefault(key, i)
     return problems
 
