@@ -86,7 +86,9 @@ class Job:
 
     ``schema`` None asks for any JSON object. ``accept_truncated`` returns a reply cut off
     by ``max_tokens`` as it is (the client's own budget, as chat completions do) instead of
-    treating it as a problem to repair with a larger budget.
+    treating it as a problem to repair with a larger budget. ``describe_schema`` adds the
+    schema as a system message for providers without grammar decoding (off for a client's
+    own chat request, whose messages are sent as they are).
     """
 
     request: ChatRequest
@@ -95,6 +97,7 @@ class Job:
     max_attempts: int = 3
     logprobs: bool = False
     accept_truncated: bool = False
+    describe_schema: bool = True
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,7 @@ def _first_request(job: Job, caps: Capabilities) -> ChatRequest:
         else OutputFormat("json_object")
     )
     messages = request.messages
-    if not caps.grammar:
+    if not caps.grammar and job.describe_schema:
         messages = (*messages, Message("system", _schema_instruction(job.schema)))
     sampling = request.sampling
     if job.logprobs and caps.logprobs:
@@ -374,7 +377,9 @@ async def chat(runtime: Runtime, request: ChatRequest, max_attempts: int) -> Rep
     backend = RuntimeBackend(runtime)
     schema = request.output.schema if request.output.kind == "json_schema" else None
     if request.n == 1:
-        job = Job(request, schema, max_attempts=max_attempts, accept_truncated=True)
+        job = Job(
+            request, schema, max_attempts=max_attempts, accept_truncated=True, describe_schema=False
+        )
         done = await run(backend, job)
         lps = done.logprobs if request.sampling.logprobs else None
         choice = Choice(0, done.text, done.finish_reason, logprobs=lps)
@@ -403,7 +408,13 @@ async def _repair_choices(
         single = _repair_request(request, replace(request, n=1), reject, choice.finish_reason)
         done = await run(
             backend,
-            Job(single, schema, max_attempts=max_attempts - 1, accept_truncated=True),
+            Job(
+                single,
+                schema,
+                max_attempts=max_attempts - 1,
+                accept_truncated=True,
+                describe_schema=False,
+            ),
         )
         usage.prompt_tokens += done.usage.prompt_tokens
         usage.completion_tokens += done.usage.completion_tokens
