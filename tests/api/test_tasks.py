@@ -23,38 +23,9 @@ from tests.servers import ServerThread
 MODEL = "smollm2-135m-instruct"
 
 VARIED: list[tuple[str, dict[str, Any]]] = [
-    (
-        "tutor",
-        {
-            "message": "What is a Python dictionary?",
-            "personality": "socratic",
-            "context": {"current_topic": "python", "user_level": "beginner"},
-        },
-    ),
     ("code-analysis", {"code": "def f(x:\n    return x\n", "language": "python"}),
     ("code-analysis", {"code": "function f(x: number { return x }", "language": "typescript"}),
     ("quiz", {"topic": "the solar system", "count": 1, "question_types": ["short_answer"]}),
-    (
-        "meal-plan",
-        {
-            "user_preferences": {
-                "dietary_restrictions": ["vegetarian"],
-                "disliked_ingredients": ["onion"],
-            },
-            "constraints": {"duration_days": 2, "servings_per_meal": 2},
-        },
-    ),
-    (
-        "scaffold",
-        {"description": "A small blog with posts.", "framework": "flask", "resource": "post"},
-    ),
-    (
-        "summary",
-        {
-            "content": "The French Revolution began in 1789. It ended the monarchy and spread ideas of liberty and equality across Europe.",
-            "format": "paragraph",
-        },
-    ),
 ]
 
 
@@ -143,35 +114,29 @@ def sse_events(response: httpx.Response) -> list[Any]:
     return events
 
 
-def test_streamed_task_ends_with_the_validated_result(
+def test_tutor_session_continues_in_a_stream_that_ends_with_the_validated_result(
     http: httpx.Client, listing: dict[str, Any]
 ) -> None:
-    data = {"message": "How do I reverse a list in Python?"}
+    first = http.post("/v1/tasks/tutor", json={"input": {"message": "What is recursion?"}}).json()
+    session = first["metadata"]["session_id"]
+    data = {"message": "Show me an example.", "session_id": session}
     with http.stream("POST", "/v1/tasks/tutor?stream=true", json={"input": data}) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         events = sse_events(r)
     assert events[-1] == "[DONE]"
     final = events[-2]
-    assert final["type"] == "result"
+    assert final["type"] == "result" and final["metadata"]["session_id"] == session
     assert_valid(listing["tutor"], data, final)
     deltas = [e for e in events[:-2] if e["type"] == "delta"]
     assert deltas and all(e["type"] in ("delta", "rejected") for e in events[:-2])
     last = final["metadata"]["attempts"]
     streamed = json.loads("".join(e["content"] for e in deltas if e["attempt"] == last))
     assert {**streamed, "model_used": MODEL} == final["result"]
-
-
-def test_tutor_keeps_the_conversation_of_a_session(http: httpx.Client) -> None:
-    first = http.post("/v1/tasks/tutor", json={"input": {"message": "What is recursion?"}}).json()
-    session = first["metadata"]["session_id"]
-    again = {"message": "Show me an example.", "session_id": session}
-    second = http.post("/v1/tasks/tutor", json={"input": again}).json()
-    assert second["metadata"]["session_id"] == session
-    replayed = first["result"]["message"]
+    # the first turn and its reply were replayed into the second turn's prompt
     grown = (
-        second["metadata"]["usage"]["prompt_tokens"] - first["metadata"]["usage"]["prompt_tokens"]
+        final["metadata"]["usage"]["prompt_tokens"] - first["metadata"]["usage"]["prompt_tokens"]
     )
-    assert grown >= len(replayed) // 6  # the first turn and its reply are in the prompt
+    assert grown >= len(first["result"]["message"]) // 6
 
 
 USER_TASK = """
@@ -282,22 +247,17 @@ def test_bad_input_on_a_stream_is_a_plain_400(http: httpx.Client) -> None:
 def test_repair_and_fallback_are_reported_with_the_real_model(http: httpx.Client) -> None:
     common = [
         "salt",
-        "pepper",
         "oil",
         "water",
-        "rice",
-        "egg",
-        "milk",
-        "butter",
-        "sugar",
-        "flour",
         "garlic",
         "onion",
-        "tomato",
+        "sugar",
+        "butter",
         "cheese",
         "chicken",
-        "bread",
-        "potato",
+        "rice",
+        "egg",
+        "flour",
         "lemon",
     ]
     data = {

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import jsonschema
+from jsonschema.exceptions import best_match
 
 from offramp.errors import OutputValidationFailed
 from offramp.providers.base import Capabilities, StreamItem
@@ -326,10 +327,19 @@ def parse_json(text: str, *, lenient: bool) -> Any:
 
 
 def schema_problems(value: Any, schema: dict[str, Any]) -> tuple[str, ...]:
-    """Every way ``value`` breaks ``schema``, each as ``at $.path: message`` (at most a few)."""
+    """Every way ``value`` breaks ``schema``, each as ``at $.path: message`` (at most a few).
+
+    For ``anyOf``/``oneOf`` the most relevant branch's error is given (not "is not valid
+    under any of the given schemas"), and long messages are cut: they go back to a model.
+    """
     validator = jsonschema.Draft202012Validator(schema)
-    found = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
-    return tuple(f"at {e.json_path}: {e.message}" for e in found[:MAX_PROBLEMS])
+    found = [best_match([e]) or e for e in validator.iter_errors(value)]
+    found.sort(key=lambda e: list(map(str, e.absolute_path)))
+    return tuple(_short(f"at {e.json_path}: {e.message}") for e in found[:MAX_PROBLEMS])
+
+
+def _short(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _repair_request(

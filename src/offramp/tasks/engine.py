@@ -157,7 +157,7 @@ class TaskEngine:
             resolve_schema(spec.output_schema, values),
             self._checker(spec, values, context, model),
             max_attempts=call.max_attempts or spec.route.max_attempts,
-            logprobs=True,
+            logprobs=spec.route.logprobs,
         )
         return _Prepared(task, values, context, model, session, job)
 

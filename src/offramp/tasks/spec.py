@@ -31,6 +31,11 @@ class Route(_Spec):
     max_attempts: int = Field(
         default=3, ge=1, le=10, description="Generations (first try plus repairs) at most."
     )
+    logprobs: bool = Field(
+        default=False,
+        description="Ask for token logprobs (when the provider has them): the result's "
+        "metadata then carries a confidence, and ``finish`` hooks see it.",
+    )
 
 
 class Prompt(_Spec):
