@@ -46,6 +46,7 @@ from offramp.types import (
 
 MAX_PROBLEMS = 6  # problems fed back per attempt; more only crowd a small model's context
 MAX_ECHO_CHARS = 3000  # of a rejected reply echoed back to the model
+REPAIR_REPEAT_PENALTY = 1.2
 
 
 @dataclass
@@ -347,7 +348,8 @@ def _repair_request(
 ) -> ChatRequest:
     """The next attempt's conversation: the first attempt's turns, then only the latest
     rejected reply and its problems (older ones would crowd the context). Greedy decoding
-    would likely repeat itself, so repairs sample, with seeds that keep runs reproducible."""
+    would likely repeat itself, so repairs sample (seeded, so runs are reproducible) and
+    penalise repeated text."""
     problems = "\n".join(f"- {p}" for p in reject.problems)
     feedback = (
         f"Your reply was rejected:\n{problems}\n"
@@ -365,7 +367,13 @@ def _repair_request(
     if finish == "length" and max_tokens is not None:
         ceiling = (first.sampling.max_tokens or max_tokens) * 4
         max_tokens = min(max_tokens * 2, ceiling)
-    sampling = replace(sampling, temperature=temperature, seed=seed, max_tokens=max_tokens)
+    sampling = replace(
+        sampling,
+        temperature=temperature,
+        seed=seed,
+        max_tokens=max_tokens,
+        repeat_penalty=max(sampling.repeat_penalty, REPAIR_REPEAT_PENALTY),
+    )
     return replace(last, messages=messages, sampling=sampling)
 
 

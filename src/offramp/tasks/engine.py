@@ -149,8 +149,12 @@ class TaskEngine:
         if spec.history is not None:
             session = str(values.get(spec.history.session) or uuid.uuid4().hex)
         messages = self._messages(task, values, context, session)
+        route = spec.route
         sampling = Sampling(
-            temperature=spec.route.temperature, max_tokens=spec.route.max_tokens, seed=0
+            temperature=route.temperature,
+            max_tokens=route.max_tokens,
+            seed=0,
+            repeat_penalty=route.repeat_penalty,
         )
         job = Job(
             ChatRequest(model=requested, messages=messages, sampling=sampling),

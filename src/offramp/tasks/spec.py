@@ -31,6 +31,12 @@ class Route(_Spec):
     max_attempts: int = Field(
         default=3, ge=1, le=10, description="Generations (first try plus repairs) at most."
     )
+    repeat_penalty: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Above 1 discourages repeating recent text: lists of items (cards, "
+        "examples) from a small model otherwise tend to copy their first item.",
+    )
     logprobs: bool = Field(
         default=False,
         description="Ask for token logprobs (when the provider has them): the result's "
