@@ -51,6 +51,7 @@ class Round:
     tokens: int
     seconds: float
     ttft: list[float]
+    short: int = 0  # streams that ended before their max_tokens (cut off by the server)
 
 
 def _prompt(i: int) -> str:
@@ -138,6 +139,8 @@ def ceiling(path: str, n_seq: int, tokens: int) -> Round:
 
 
 async def _stream(client: openai.AsyncOpenAI, i: int, tokens: int) -> tuple[int, float, float]:
+    """One streamed request: (tokens received, time to first token, end time). Tokens come
+    from the usage chunk where the server sends one, else one per content chunk."""
     started = time.perf_counter()
     stream = await client.chat.completions.create(
         model="gpt-4o-mini",
@@ -145,16 +148,20 @@ async def _stream(client: openai.AsyncOpenAI, i: int, tokens: int) -> tuple[int,
         temperature=0,
         max_tokens=tokens,
         stream=True,
+        stream_options={"include_usage": True},
         logit_bias=NO_END,
     )
     first = 0.0
     pieces = 0
+    used = None
     async for chunk in stream:
+        if chunk.usage is not None:
+            used = chunk.usage.completion_tokens
         if chunk.choices and chunk.choices[0].delta.content:
             if not first:
                 first = time.perf_counter() - started
             pieces += 1
-    return pieces, first, time.perf_counter()
+    return (used if used is not None else pieces), first, time.perf_counter()
 
 
 async def _round(base_url: str, n: int, tokens: int) -> Round:
@@ -164,7 +171,8 @@ async def _round(base_url: str, n: int, tokens: int) -> Round:
         started = time.perf_counter()
         results = await asyncio.gather(*(_stream(client, i, tokens) for i in range(n)))
     ended = max(r[2] for r in results)
-    return Round(tokens * n, ended - started, [r[1] for r in results])
+    short = sum(1 for r in results if r[0] < tokens)
+    return Round(sum(r[0] for r in results), ended - started, [r[1] for r in results], short)
 
 
 def serve_rounds(base_url: str, n: int, tokens: int, rounds: int) -> list[Round]:
@@ -173,13 +181,16 @@ def serve_rounds(base_url: str, n: int, tokens: int, rounds: int) -> list[Round]
 
 
 @contextmanager
-def llama_cpp_server(path: str) -> Iterator[str]:
+def llama_cpp_server(path: str, *, interrupt: bool) -> Iterator[str]:
+    """llama-cpp-python's server; by default (``interrupt``) a new request cuts off the
+    running stream, without it requests are served one after another."""
     port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "llama_cpp.server", "--model", path, "--port", str(port),
             "--n_threads", str(THREADS), "--n_ctx", "4096", "--type_k", "8", "--type_v", "8",
             "--flash_attn", "true", "--verbose", "false",
+            "--interrupt_requests", str(interrupt).lower(),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -217,11 +228,19 @@ def offramp_parallel(n: int) -> Iterator[str]:
 # ----- report ---------------------------------------------------------------------------
 
 
-def _summary(rounds: list[Round]) -> tuple[float, float, float]:
+@dataclass
+class Summary:
+    rate: float  # aggregate tokens/s, median over rounds
+    p50: float  # time to first token over every stream that got one
+    p95: float
+    short: int  # streams cut off before max_tokens, all rounds
+
+
+def _summary(rounds: list[Round]) -> Summary:
     rate = statistics.median(r.tokens / r.seconds for r in rounds)
-    ttft = sorted(t for r in rounds for t in r.ttft)
+    ttft = sorted(t for r in rounds for t in r.ttft if t > 0) or [0.0]
     p95 = ttft[min(len(ttft) - 1, round(0.95 * (len(ttft) - 1)))]
-    return rate, statistics.median(ttft), p95
+    return Summary(rate, statistics.median(ttft), p95, sum(r.short for r in rounds))
 
 
 def main() -> None:
@@ -233,30 +252,40 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = model_path()
     levels = args.concurrency
-    table: dict[str, dict[int, tuple[float, float, float]]] = {}
+
+    def served(base: str) -> dict[int, Summary]:
+        return {n: _summary(serve_rounds(base, n, args.tokens, args.rounds)) for n in levels}
+
+    table: dict[str, dict[int, Summary]] = {}
     table["ceiling"] = {
         n: _summary([ceiling(path, n, args.tokens) for _ in range(args.rounds)]) for n in levels
     }
     with offramp_parallel(max(levels)) as base:
-        table["offramp"] = {
-            n: _summary(serve_rounds(base, n, args.tokens, args.rounds)) for n in levels
-        }
-    with llama_cpp_server(path) as base:
-        table["llama-cpp-python server"] = {
-            n: _summary(serve_rounds(base, n, args.tokens, args.rounds)) for n in levels
-        }
+        table["offramp"] = served(base)
+    with llama_cpp_server(path, interrupt=False) as base:
+        table["llama-cpp-python server (one at a time)"] = served(base)
+    with llama_cpp_server(path, interrupt=True) as base:
+        table["llama-cpp-python server (default: interrupts)"] = served(base)
+    _report(table, args, levels)
+
+
+def _report(
+    table: dict[str, dict[int, Summary]], args: argparse.Namespace, levels: list[int]
+) -> None:
     print(f"{args.tokens} tokens per stream, {args.rounds} rounds, {THREADS} threads")
-    print("| side | streams | tokens/s | TTFT p50 s | TTFT p95 s | vs ceiling |")
-    print("|---|---|---|---|---|---|")
+    print("| side | streams | tokens/s | TTFT p50 s | TTFT p95 s | vs ceiling | streams cut off |")
+    print("|---|---|---|---|---|---|---|")
     for side, rows in table.items():
-        for n, (rate, p50, p95) in rows.items():
-            ratio = rate / table["ceiling"][n][0]
-            print(f"| {side} | {n} | {rate:.1f} | {p50:.3f} | {p95:.3f} | {ratio:.2f}x |")
+        for n, r in rows.items():
+            ratio = r.rate / table["ceiling"][n].rate
+            print(
+                f"| {side} | {n} | {r.rate:.1f} | {r.p50:.3f} | {r.p95:.3f} | {ratio:.2f}x "
+                f"| {r.short}/{n * args.rounds} |"
+            )
     top = max(levels)
-    lcpp = table["llama-cpp-python server"][top][0]
-    print(
-        f"offramp / llama-cpp-python server at {top} streams: {table['offramp'][top][0] / lcpp:.2f}x"
-    )
+    mine = table["offramp"][top].rate
+    for side in list(table)[2:]:
+        print(f"offramp / {side} at {top} streams: {mine / table[side][top].rate:.2f}x")
 
 
 if __name__ == "__main__":

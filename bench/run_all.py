@@ -5,7 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-SUITES = ["chat_throughput", "embeddings_throughput", "cold_start", "memory"]
+SUITES = [
+    "chat_throughput",
+    "embeddings_throughput",
+    "batching",
+    "embed_batching",
+    "overhead",
+    "cold_start",
+    "memory",
+]
 
 
 def main() -> None:

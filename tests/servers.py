@@ -1,11 +1,17 @@
-"""Real servers for tests: one app on a free loopback port, served by uvicorn in a thread."""
+"""Real servers for tests: an app (or any ASGI callable) on a free loopback port, served by
+uvicorn in a thread, and real server processes started on a free port."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import Any, Self
 
+import httpx
 import uvicorn
 
 from offramp.app import create_app
@@ -19,13 +25,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ServerThread:
-    """A real uvicorn server for one app, on a free loopback port, in a thread."""
+class AsgiThread:
+    """A real uvicorn server for one ASGI app, on a free loopback port, in a thread."""
 
-    def __init__(self, settings: Settings, pool: ModelPool):
+    def __init__(self, app: Any, log_level: str = "warning"):
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(settings, pool=pool), host="127.0.0.1", port=self.port, log_level="warning"
+            app, host="127.0.0.1", port=self.port, log_level=log_level, lifespan="auto"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -34,7 +40,7 @@ class ServerThread:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:
@@ -46,3 +52,51 @@ class ServerThread:
     def __exit__(self, *_: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+class ServerThread(AsgiThread):
+    """An offramp app over a shared model pool."""
+
+    def __init__(self, settings: Settings, pool: ModelPool):
+        super().__init__(create_app(settings, pool=pool))
+
+
+class ProcessServer:
+    """A server process listening on a free port; ``argv(port)`` builds its command line.
+    ``start`` returns at once (so several can start together); ``wait`` polls ``ready``."""
+
+    def __init__(self, argv: Callable[[int], Sequence[str]], ready: str):
+        self.port = free_port()
+        self._argv = list(argv(self.port))
+        self._ready = ready
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ProcessServer:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        self._proc = subprocess.Popen(
+            self._argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        return self
+
+    def wait(self, timeout: float = 120) -> ProcessServer:
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"{self._argv[:3]} exited during start-up")
+            try:
+                if httpx.get(self.base_url + self._ready, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self._argv[:3]} did not become ready")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=30)

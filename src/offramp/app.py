@@ -10,15 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from offramp.api import batch, errors, health, tasks
+from offramp.api import admin, batch, errors, health, tasks
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.streaming import ClientGone
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
-from offramp.services.admission import Admission
 from offramp.services.pool import ModelPool
-from offramp.services.runtime import Runtime
+from offramp.services.runtime import Runtime, build_runtime
 from offramp.services.structured import RuntimeBackend
 from offramp.settings import Settings
 from offramp.tasks.catalog import TaskCatalog
@@ -45,9 +44,12 @@ def build_tasks(settings: Settings, runtime: Runtime) -> TaskEngine:
 
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     """The ASGI app. With ``pool`` given, the caller owns it (models already shared);
-    otherwise the app builds one, preloads it if configured, and closes it on shutdown."""
+    otherwise the app builds one, preloads it if configured, and closes it on shutdown.
+    The routes of ``settings.config`` are built here (bad ones raise InvalidRequest) and
+    their upstream connections closed on shutdown."""
     owned = pool is None
     the_pool = pool if pool is not None else build_pool(settings)
+    runtime = build_runtime(settings, the_pool, builtin_registry())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,13 +61,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await runtime.router.aclose()
             if owned:
                 await the_pool.aclose()
 
     app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
-    app.state.runtime = Runtime(the_pool, Admission(settings.max_queue))
+    app.state.runtime = runtime
     app.state.settings = settings
-    app.state.tasks = build_tasks(settings, app.state.runtime)
+    app.state.tasks = build_tasks(settings, runtime)
     app.state.started = int(time.time())
     app.state.ready = False
     errors.install(app)
@@ -74,7 +77,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def _gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening any more
 
-    for module in (chat, completions, embeddings, models, health, tasks, batch):
+    for module in (chat, completions, embeddings, models, health, admin, tasks, batch):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -3,20 +3,31 @@
     OfframpError                      500  internal_error
     ├── ClientError                   4xx  the request is at fault; retrying it unchanged fails again
     │   ├── InvalidRequest            400  invalid_request_error (names the offending `param`)
+    │   │   ├── UnknownParameter      400  code=unknown_parameter (a field nobody on the route can take)
     │   │   ├── UnsupportedParameter  400  code=unsupported_parameter
     │   │   ├── UnsupportedSchema     400  code=unsupported_schema (JSON-schema keyword the grammar cannot enforce)
-    │   │   └── ContextLengthExceeded 400  code=context_length_exceeded (with the numbers)
+    │   │   └── ContextLengthExceeded 400  code=context_length_exceeded (with the numbers)      F
     │   ├── ModelNotFound             404  code=model_not_found
     │   ├── TaskNotFound              404  code=task_not_found
     │   └── PayloadTooLarge           413  code=payload_too_large
-    ├── Overloaded                    503  the bounded queue is full; carries Retry-After
+    ├── Overloaded                    503  the bounded queue is full; carries Retry-After         R F
+    ├── NoDeploymentAvailable         503  every deployment of a route failed or has its circuit open
     ├── ModelSourceError              500  a model file cannot be found or fetched (CLI: one clear line)
-    └── ProviderError                 500  a backend failed while generating
-        └── OutputValidationFailed    500  the output broke the requested schema (a backend bug)
+    └── ProviderError                 500  a backend failed while generating                      F B
+        ├── OutputValidationFailed    500  the output broke the requested schema (a backend bug)
+        └── UpstreamError             502  an upstream API failed: `status` (its HTTP status, None
+                                           when unreachable), `retry_after` (s), `retryable`   (R) F B
+
+What the router does with an error is data on its class (or instance), never a guess:
+R ``retryable`` the same deployment may succeed when asked again later (after a backoff);
+F ``fallback`` another deployment of the route may succeed, so the router tries the next one;
+B a ``ProviderError`` counts against the failing deployment's circuit breaker. Everything
+else (a bad request) goes straight back to the client, unretried.
 
 Foreign exceptions are mapped to these where they are caught (``raise ... from exc``);
 the API renders every one of them as OpenAI's envelope
-``{"error": {"message", "type", "param", "code"}}``.
+``{"error": {"message", "type", "param", "code"}}``, with ``Retry-After`` when
+``retry_after`` is set.
 """
 
 from __future__ import annotations
@@ -28,6 +39,9 @@ class OfframpError(Exception):
     status_code: int = 500
     error_type: str = "server_error"
     code: str | None = "internal_error"
+    retryable: bool = False  # the same deployment may succeed when asked again later
+    fallback: bool = False  # another deployment of the route may succeed
+    retry_after: float | None = None  # seconds the client (or router) should wait first
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         super().__init__(message)
@@ -62,6 +76,12 @@ class InvalidRequest(ClientError):
     code = "invalid_value"
 
 
+class UnknownParameter(InvalidRequest):
+    """A request field that no deployment able to serve the request can take or pass on."""
+
+    code = "unknown_parameter"
+
+
 class UnsupportedParameter(InvalidRequest):
     """A known parameter was given a value this model or backend cannot honour."""
 
@@ -78,6 +98,7 @@ class ContextLengthExceeded(InvalidRequest):
     """The prompt (plus the requested completion) does not fit the model's context."""
 
     code = "context_length_exceeded"
+    fallback = True  # a deployment with a longer context may take it
 
 
 class ModelNotFound(ClientError):
@@ -107,8 +128,24 @@ class Overloaded(OfframpError):
     status_code = 503
     error_type = "server_error"
     code = "overloaded"
+    retryable = True
+    fallback = True
+    retry_after: float
 
     def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NoDeploymentAvailable(OfframpError):
+    """Every deployment of a route failed within the request's deadline, or has its
+    circuit open; the message lists each attempt. ``retry_after`` says when one may be
+    tried again, where that is known."""
+
+    status_code = 503
+    code = "no_deployment_available"
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -123,9 +160,38 @@ class ProviderError(OfframpError):
     """A backend failed while serving a request that was valid."""
 
     code = "provider_error"
+    fallback = True
 
 
 class OutputValidationFailed(ProviderError):
     """Generated output did not validate against the requested schema."""
 
     code = "output_validation_failed"
+
+
+class UpstreamError(ProviderError):
+    """An upstream API answered with a failure, timed out, or could not be reached.
+
+    ``status`` is the upstream's HTTP status (None when no answer came: refused, reset,
+    timed out); ``retry_after`` the seconds the upstream asked to wait (None if it named
+    none); ``retryable`` whether the same request may succeed later (429, 5xx, overload,
+    timeouts, dropped connections) rather than failing again on that upstream (bad key,
+    unknown upstream model). Clients see 502: the gateway's upstream failed.
+    """
+
+    status_code = 502
+    code = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None,
+        retryable: bool,
+        retry_after: float | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(message, code=code)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after

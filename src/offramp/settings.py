@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         description="Tokens generated within this window travel as one stream chunk; the "
         "first token and the end are never held back.",
     )
+    upstream_max_connections: int = Field(
+        default=256,
+        ge=1,
+        description="Pooled HTTP connections per upstream deployment (kept alive between "
+        "requests).",
+    )
     log_level: str = Field(default="info", description="Server log level.")
     tasks_dir: Path | None = Field(
         default=None,

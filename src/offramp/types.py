@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-FinishReason = Literal["stop", "length", "tool_calls"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -79,7 +80,14 @@ class Sampling:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """A chat completion request after validation; ``model`` is the public name asked for."""
+    """A chat completion request after validation; ``model`` is the public name asked for.
+
+    ``extra`` holds the top-level request fields offramp does not model itself (in the
+    order the client sent them). Deployments whose capabilities say ``passthrough``
+    (upstream APIs) send them on verbatim; the router refuses a request with extras for
+    every other deployment (400 ``unknown_parameter`` naming the first one), so nothing
+    is ever silently dropped. The same holds for the other request types.
+    """
 
     model: str
     messages: tuple[Message, ...]
@@ -89,6 +97,8 @@ class ChatRequest:
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = ToolChoice()
     user: str | None = None
+    parallel_tool_calls: bool | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ class CompletionRequest:
     n: int = 1
     echo: bool = False
     user: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,10 +135,16 @@ class TokenLogprob:
 
 @dataclass
 class Usage:
-    """Real token counts of one request."""
+    """Real token counts of one request.
+
+    ``cached_tokens`` (read from an upstream's prompt cache) and ``cache_write_tokens``
+    (written to it) are parts of ``prompt_tokens``, kept apart because they are priced apart.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -180,11 +197,13 @@ class EmbedRequest:
     texts: tuple[str, ...]
     dimensions: int | None = None
     user: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class EmbedResult:
-    """L2-normalised vectors, one per input text, and the real token count."""
+    """Vectors, one per input text, and the real token count. Local models L2-normalise
+    them; an upstream's vectors are passed on as it sent them."""
 
     model: str
     vectors: npt.NDArray[np.float32]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from typing import Any
 
 import openai
@@ -120,6 +121,7 @@ def test_concurrent_requests_each_get_what_they_would_alone(
 ) -> None:
     alone = [_outcome(client.chat.completions.create(model=MODEL, **body)) for body in REQUESTS]
     engine = _engine(pool)
+    assert engine.n_slots == 4  # the default on a CPU: half of these requests must wait
     steps_before = engine.stats.steps
 
     async def one(i: int, body: dict[str, Any]) -> tuple[object, ...]:
@@ -178,8 +180,7 @@ def _run_all(engine: Engine, jobs: list[list[int]], max_tokens: int) -> list[tup
         return take
 
     banned = Sampling(temperature=0.0, max_tokens=max_tokens, logit_bias={2: -100.0, 0: -100.0})
-    for i, prompt in enumerate(jobs):
-        engine.submit(Job(prompt, banned, max_tokens, sink(i)))
+    engine.submit(*(Job(prompt, banned, max_tokens, sink(i)) for i, prompt in enumerate(jobs)))
     for _ in jobs:
         assert done.acquire(timeout=240)
     return [("".join(t), e) for t, e in zip(texts, ends, strict=True)]
@@ -212,3 +213,31 @@ def test_a_full_shared_kv_pool_preempts_and_resumes(settings: Settings) -> None:
             assert text
     finally:
         engine.close()
+
+
+def test_jobs_arriving_together_compute_their_shared_prompt_once(pool: ModelPool) -> None:
+    engine = _engine(pool)
+    system = f"Class {uuid.uuid4().hex[:8]}. {TUTOR}"  # no slot holds it yet
+    shared = engine.tokenize(system, add_special=False, parse_special=False)
+    prompts = [
+        shared + engine.tokenize(q, add_special=False, parse_special=False)
+        for q in ("What is a tuple?", "What is a set?", "What is a dict?")
+    ]
+    before = engine.stats.prompt_tokens_shared
+    results = _run_all(engine, prompts, max_tokens=8)
+    assert all(isinstance(end, Finished) and text for text, end in results)
+    # admitted in one step: the first computes the common prefix, the other two take its
+    # cells a step later instead of computing it beside it
+    assert engine.stats.prompt_tokens_shared - before >= 2 * (len(shared) - 2)
+
+
+def test_n_choices_share_their_prompt(client: openai.OpenAI, pool: ModelPool) -> None:
+    engine = _engine(pool)
+    system = f"Class {uuid.uuid4().hex[:8]}. {TUTOR}"
+    before = engine.stats.prompt_tokens_shared
+    reply = client.chat.completions.create(
+        model=MODEL, messages=_user("What is a loop?", system), max_tokens=8, n=3, seed=5
+    )
+    assert len(reply.choices) == 3 and all(c.message.content for c in reply.choices)
+    prompt_tokens = reply.usage.prompt_tokens
+    assert engine.stats.prompt_tokens_shared - before >= 2 * (prompt_tokens - 1)

@@ -329,6 +329,7 @@ def test_response_format_reports_its_attempts(client: openai.OpenAI) -> None:
         temperature=0,
         response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": schema}},
     )
-    assert raw.headers["x-offramp-attempts"] == "1"  # the grammar makes the first try valid
+    assert raw.headers["x-offramp-output-attempts"] == "1"  # the grammar makes it valid at once
+    assert raw.headers["x-offramp-deployment"]
     completion = raw.parse()
     jsonschema.validate(json.loads(completion.choices[0].message.content or ""), schema)

@@ -53,3 +53,16 @@ def test_source_needs_exactly_one_origin() -> None:
         ModelSource(path=Path("/a"), hub="x/y", file="f")
     with pytest.raises(ValueError):
         ModelSource(package="p")
+
+
+def test_a_gateway_config_may_have_routes_and_no_models(tmp_path: Path) -> None:
+    gateway = tmp_path / "gateway.yaml"
+    gateway.write_text(
+        "routes:\n  - name: gpt-4o-mini\n    deployments:\n"
+        "      - {provider: openai-compatible, model: m, base_url: 'http://127.0.0.1:9/v1'}\n"
+    )
+    assert load_registry(gateway).specs == []
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("models: []\n")
+    with pytest.raises(InvalidRequest, match="neither a `models:` nor a `routes:`"):
+        load_registry(empty)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -11,16 +12,16 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from offramp.api.responses import JSONResponse
-from offramp.errors import ClientError, OfframpError, Overloaded
+from offramp.errors import ClientError, OfframpError
 
 log = logging.getLogger(__name__)
 
 
 def error_response(error: OfframpError) -> JSONResponse:
-    """The HTTP response for ``error`` (Retry-After on 503)."""
+    """The HTTP response for ``error`` (Retry-After where the error names a wait)."""
     headers = {}
-    if isinstance(error, Overloaded):
-        headers["Retry-After"] = str(error.retry_after)
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
 
 

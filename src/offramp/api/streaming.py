@@ -60,11 +60,13 @@ async def start_sse(
     items: AsyncIterator[T],
     render: Callable[[T], list[bytes]],
     headers: dict[str, str] | None = None,
+    trailer: Callable[[], bytes] | None = None,
 ) -> StreamingResponse:
     """Produce the first item now (errors become plain HTTP errors), then stream the rest.
 
     ``render`` turns each item into zero or more SSE frames; the stream ends with
-    ``data: [DONE]``, or with an error event and ``[DONE]`` if it fails midway.
+    ``trailer()`` (if given and the stream succeeded) and ``data: [DONE]``, or with an
+    error event and ``[DONE]`` if it fails midway.
     """
     try:
         first = await until_disconnect(request, anext(items))
@@ -84,6 +86,9 @@ async def start_sse(
                 async for item in items:
                     for frame in render(item):
                         yield frame
+            last = trailer() if trailer is not None else b""
+            if last:
+                yield last
         except OfframpError as exc:
             yield sse(exc.envelope())
         finally:

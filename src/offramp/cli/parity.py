@@ -80,9 +80,9 @@ def parity(
 def _local_embedder() -> Embedder:
     """Answers are compared by the bundled embedding model, in this process, offline."""
     from offramp.app import build_pool
-    from offramp.services.admission import Admission
+    from offramp.providers.registry import builtin_registry
     from offramp.services.embeddings import embed
-    from offramp.services.runtime import Runtime
+    from offramp.services.runtime import build_runtime
 
     settings = load_settings(preload=False)
 
@@ -102,11 +102,12 @@ def _local_embedder() -> Embedder:
         async def go() -> np.ndarray[Any, Any]:
             pool = build_pool(settings)
             try:
-                runtime = Runtime(pool, Admission(settings.max_queue))
+                runtime = build_runtime(settings, pool, builtin_registry())
                 result = await embed(
                     runtime, EmbedRequest("text-embedding-3-small", tuple(windows))
                 )
-                return result.vectors
+                await runtime.router.aclose()
+                return result.value.vectors
             finally:
                 await pool.aclose()
 

@@ -12,8 +12,8 @@ import typer
 
 from offramp.models import sources
 from offramp.models.registry import load_registry
-from offramp.services.admission import Admission
-from offramp.services.runtime import Runtime
+from offramp.providers.registry import builtin_registry
+from offramp.services.runtime import build_runtime
 from offramp.settings import Settings, load_settings
 from offramp.types import ChatRequest, ChoiceDelta, EmbedRequest, Message, Sampling
 
@@ -70,15 +70,16 @@ async def _chat(settings: Settings, request: ChatRequest) -> None:
     from offramp.services import generation
 
     pool = build_pool(settings)
+    runtime = build_runtime(settings, pool, builtin_registry())
     try:
-        runtime = Runtime(pool, Admission(settings.max_queue))
-        stream = await generation.stream_chat(runtime, request)
+        stream = (await generation.stream_chat(runtime, request)).value
         async for item in stream:
             if isinstance(item, ChoiceDelta) and item.text:
                 sys.stdout.write(item.text)
                 sys.stdout.flush()
         sys.stdout.write("\n")
     finally:
+        await runtime.router.aclose()
         await pool.aclose()
 
 
@@ -99,9 +100,11 @@ async def _embed(settings: Settings, request: EmbedRequest) -> None:
     from offramp.services import embeddings
 
     pool = build_pool(settings)
+    runtime = build_runtime(settings, pool, builtin_registry())
     try:
-        result = await embeddings.embed(Runtime(pool, Admission(settings.max_queue)), request)
+        result = (await embeddings.embed(runtime, request)).value
         for vector in result.vectors:
             print(json.dumps([round(float(x), 6) for x in vector]))
     finally:
+        await runtime.router.aclose()
         await pool.aclose()

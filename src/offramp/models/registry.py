@@ -112,9 +112,14 @@ def default_config_path() -> Path:
 def load_registry(config: Path | None) -> ModelRegistry:
     """Read the ``models:`` list of ``config`` (or the packaged default)."""
     path = config or default_config_path()
-    raw = read_config_file(path).get("models")
-    if not isinstance(raw, list) or not raw:
-        raise InvalidRequest(f"config file {path} has no `models:` list", param="config")
+    data = read_config_file(path)
+    raw = data.get("models", [])
+    if not isinstance(raw, list):
+        raise InvalidRequest(f"`models` in {path} must be a list", param="config")
+    if not raw and not data.get("routes"):  # a gateway may have routes only
+        raise InvalidRequest(
+            f"config file {path} has neither a `models:` nor a `routes:` list", param="config"
+        )
     try:
         specs = [ModelSpec.model_validate(item) for item in raw]
     except ValidationError as exc:

@@ -33,6 +33,7 @@ class Capabilities:
     context_length: int = 0
     embedding_dimensions: int = 0
     concurrency: int = 1  # requests served at once; more wait in the admission queue
+    passthrough: bool = False  # sends request fields it does not model (``extra``) upstream
 
 
 class Provider:

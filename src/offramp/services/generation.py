@@ -1,53 +1,79 @@
-"""Chat and text completions: capability checks, the provider call, output validation."""
+"""Chat and text completions: the route's capability checks, the routed provider call,
+output validation."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import jsonschema
 
-from offramp.errors import OutputValidationFailed, UnsupportedParameter
-from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.errors import OutputValidationFailed, UnknownParameter, UnsupportedParameter
+from offramp.providers.base import Capabilities, StreamItem
+from offramp.routing.outcome import Routed
+from offramp.routing.strategies import Hint
 from offramp.services.runtime import Runtime
 from offramp.types import ChatRequest, CompletionRequest, CompletionResult, OutputFormat, Sampling
 
+DEFAULT_COMPLETION_ESTIMATE = 256  # tokens assumed for cost ordering when max_tokens is unset
 
-async def chat(runtime: Runtime, request: ChatRequest, validate: bool = True) -> CompletionResult:
+
+async def chat(
+    runtime: Runtime, request: ChatRequest, validate: bool = True
+) -> Routed[CompletionResult]:
     """Answer a chat request whole; JSON outputs are validated before they are returned
     unless ``validate`` is False (the structured-output loop validates and repairs)."""
-    name, provider = await _chat_provider(runtime, request)
-    with runtime.admission.slot(name, provider.capabilities.concurrency):
-        result = await provider.chat(request)
-    if not validate:
-        return result
-    for choice in result.choices:
+    route = runtime.router.resolve(request.model, "chat")
+    routed = await runtime.router.call(
+        route,
+        request.model,
+        _chat_hint(request),
+        lambda caps: check_chat(caps, request),
+        lambda provider: provider.chat(request),
+    )
+    for choice in routed.value.choices if validate else ():
         if choice.finish_reason == "stop" and choice.text is not None:
             validate_output(choice.text, request.output)
-    return result
+    return routed
 
 
-async def stream_chat(runtime: Runtime, request: ChatRequest) -> AsyncIterator[StreamItem]:
-    """Stream a chat answer; the provider is checked now, admission at the first item."""
-    name, provider = await _chat_provider(runtime, request)
-    concurrency = provider.capabilities.concurrency
-    return runtime.admission.stream(name, concurrency, provider.stream_chat(request))
+async def stream_chat(runtime: Runtime, request: ChatRequest) -> Routed[AsyncIterator[StreamItem]]:
+    """Stream a chat answer from the first deployment that produces content."""
+    route = runtime.router.resolve(request.model, "chat")
+    return await runtime.router.stream(
+        route,
+        request.model,
+        _chat_hint(request),
+        lambda caps: check_chat(caps, request),
+        lambda provider: provider.stream_chat(request),
+    )
 
 
-async def complete(runtime: Runtime, request: CompletionRequest) -> CompletionResult:
+async def complete(runtime: Runtime, request: CompletionRequest) -> Routed[CompletionResult]:
     """Answer a legacy text completion request whole."""
-    name, provider = await _completion_provider(runtime, request)
-    with runtime.admission.slot(name, provider.capabilities.concurrency):
-        return await provider.complete(request)
+    route = runtime.router.resolve(request.model, "chat")
+    return await runtime.router.call(
+        route,
+        request.model,
+        _completion_hint(request),
+        lambda caps: check_completion(caps, request),
+        lambda provider: provider.complete(request),
+    )
 
 
 async def stream_complete(
     runtime: Runtime, request: CompletionRequest
-) -> AsyncIterator[StreamItem]:
+) -> Routed[AsyncIterator[StreamItem]]:
     """Stream a legacy text completion."""
-    name, provider = await _completion_provider(runtime, request)
-    concurrency = provider.capabilities.concurrency
-    return runtime.admission.stream(name, concurrency, provider.stream_complete(request))
+    route = runtime.router.resolve(request.model, "chat")
+    return await runtime.router.stream(
+        route,
+        request.model,
+        _completion_hint(request),
+        lambda caps: check_completion(caps, request),
+        lambda provider: provider.stream_complete(request),
+    )
 
 
 def validate_output(text: str, output: OutputFormat) -> None:
@@ -69,26 +95,29 @@ def validate_output(text: str, output: OutputFormat) -> None:
             ) from exc
 
 
-async def _chat_provider(runtime: Runtime, request: ChatRequest) -> tuple[str, Provider]:
-    spec, provider = await runtime.pool.get(request.model, "chat")
-    caps = provider.capabilities
-    _check_sampling(caps, request.sampling)
+def check_chat(caps: Capabilities, request: ChatRequest) -> None:
+    """Raise the 400 a deployment with ``caps`` would give ``request`` (None if it can)."""
+    check_extra(caps, request.extra)
+    check_sampling(caps, request.sampling)
     if request.tools and not caps.tools:
         raise UnsupportedParameter("this model cannot call tools", param="tools")
-    return spec.name, provider
 
 
-async def _completion_provider(
-    runtime: Runtime, request: CompletionRequest
-) -> tuple[str, Provider]:
-    spec, provider = await runtime.pool.get(request.model, "chat")
-    if not provider.capabilities.completions:
+def check_completion(caps: Capabilities, request: CompletionRequest) -> None:
+    if not caps.completions:
         raise UnsupportedParameter("this model serves chat completions only", param="model")
-    _check_sampling(provider.capabilities, request.sampling)
-    return spec.name, provider
+    check_extra(caps, request.extra)
+    check_sampling(caps, request.sampling)
 
 
-def _check_sampling(caps: Capabilities, sampling: Sampling) -> None:
+def check_extra(caps: Capabilities, extra: Mapping[str, Any]) -> None:
+    """Fields offramp does not model go only to deployments that pass them on."""
+    if extra and not caps.passthrough:
+        name = next(iter(extra))
+        raise UnknownParameter(f"Unrecognized request argument supplied: {name}", param=name)
+
+
+def check_sampling(caps: Capabilities, sampling: Sampling) -> None:
     if sampling.logprobs and not caps.logprobs:
         raise UnsupportedParameter("this model does not return logprobs", param="logprobs")
     if sampling.top_logprobs > caps.max_top_logprobs:
@@ -96,3 +125,14 @@ def _check_sampling(caps: Capabilities, sampling: Sampling) -> None:
             f"top_logprobs can be at most {caps.max_top_logprobs} for this model",
             param="top_logprobs",
         )
+
+
+def _chat_hint(request: ChatRequest) -> Hint:
+    chars = sum(len(m.content or "") for m in request.messages)
+    return Hint(chars // 4, request.sampling.max_tokens or DEFAULT_COMPLETION_ESTIMATE)
+
+
+def _completion_hint(request: CompletionRequest) -> Hint:
+    return Hint(
+        len(request.prompt) // 4, request.sampling.max_tokens or DEFAULT_COMPLETION_ESTIMATE
+    )

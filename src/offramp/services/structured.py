@@ -29,6 +29,7 @@ from jsonschema.exceptions import best_match
 
 from offramp.errors import OutputValidationFailed
 from offramp.providers.base import Capabilities, StreamItem
+from offramp.routing.outcome import Outcome
 from offramp.services import generation
 from offramp.services.runtime import Runtime
 from offramp.types import (
@@ -174,20 +175,31 @@ class ChatBackend(Protocol):
 
 
 class RuntimeBackend:
-    """The loop's backend over the running app's model pool and admission queue."""
+    """The loop's backend over the running app's router. ``describe`` reports the route's
+    name and the capabilities of its first deployment (the one a request tries first);
+    with ``record`` given, each routed call's outcome is appended to it (for headers)."""
 
-    def __init__(self, runtime: Runtime):
+    def __init__(self, runtime: Runtime, record: list[Outcome] | None = None):
         self._runtime = runtime
+        self._record = record
 
     async def describe(self, model: str) -> tuple[str, Capabilities]:
-        spec, provider = await self._runtime.pool.get(model, "chat")
-        return spec.name, provider.capabilities
+        route = self._runtime.router.resolve(model, "chat")
+        provider = await route.deployments[0].provider()
+        return route.name, provider.capabilities
 
     async def chat(self, request: ChatRequest) -> CompletionResult:
-        return await generation.chat(self._runtime, request, validate=False)
+        routed = await generation.chat(self._runtime, request, validate=False)
+        if self._record is not None:
+            routed.outcome.usage = routed.value.usage
+            self._record.append(routed.outcome)
+        return routed.value
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        return await generation.stream_chat(self._runtime, request)
+        routed = await generation.stream_chat(self._runtime, request)
+        if self._record is not None:
+            self._record.append(routed.outcome)
+        return routed.value
 
 
 async def run(backend: ChatBackend, job: Job) -> Accepted:
@@ -379,10 +391,16 @@ def _repair_request(
 
 @dataclass(frozen=True)
 class RepairedCompletion:
-    """A chat completion whose JSON choices all validate, and the generations it took."""
+    """A chat completion whose JSON choices all validate, the generations it took, and the
+    routed calls behind it (with their usage, for the routing headers)."""
 
     result: CompletionResult
     attempts: int
+    outcomes: tuple[Outcome, ...] = ()
+
+    @property
+    def usages(self) -> list[Usage]:
+        return [o.usage or Usage() for o in self.outcomes]
 
 
 async def chat(runtime: Runtime, request: ChatRequest, max_attempts: int) -> RepairedCompletion:
@@ -391,8 +409,11 @@ async def chat(runtime: Runtime, request: ChatRequest, max_attempts: int) -> Rep
     problems; invalid choices are repaired one by one, up to ``max_attempts`` generations.
     Choices cut off by the client's ``max_tokens`` are returned as they are."""
     if request.output.kind == "text" or request.tools:
-        return RepairedCompletion(await generation.chat(runtime, request), 1)
-    backend = RuntimeBackend(runtime)
+        routed = await generation.chat(runtime, request)
+        routed.outcome.usage = routed.value.usage
+        return RepairedCompletion(routed.value, 1, (routed.outcome,))
+    record: list[Outcome] = []
+    backend = RuntimeBackend(runtime, record)
     schema = request.output.schema if request.output.kind == "json_schema" else None
     if request.n == 1:
         job = Job(
@@ -401,10 +422,10 @@ async def chat(runtime: Runtime, request: ChatRequest, max_attempts: int) -> Rep
         done = await run(backend, job)
         lps = done.logprobs if request.sampling.logprobs else None
         choice = Choice(0, done.text, done.finish_reason, logprobs=lps)
-        return RepairedCompletion(
-            CompletionResult(request.model, (choice,), done.usage), done.attempts
-        )
-    return await _repair_choices(backend, request, schema, max_attempts)
+        result = CompletionResult(request.model, (choice,), done.usage)
+        return RepairedCompletion(result, done.attempts, tuple(record))
+    repaired = await _repair_choices(backend, request, schema, max_attempts)
+    return replace(repaired, outcomes=tuple(record))
 
 
 async def _repair_choices(

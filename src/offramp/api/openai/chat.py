@@ -13,6 +13,7 @@ from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
 from offramp.api.responses import JSONResponse
+from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.providers.base import StreamItem
 from offramp.services import generation, structured
@@ -23,6 +24,7 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions", response_model=None)
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
+    started = time.perf_counter()
     runtime = runtime_of(request)
     chat = translate.chat_request(body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -30,13 +32,18 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _ChunkRenderer(completion_id, created, body.model, include_usage)
-        items = await generation.stream_chat(runtime, chat)
-        return await start_sse(request, items, frames.render)
+        stream = await until_disconnect(request, generation.stream_chat(runtime, chat))
+        outcome = stream.outcome
+        headers = routing_headers([outcome], started)
+        return await start_sse(
+            request, stream.value, frames.render, headers, lambda: cost_comment(outcome)
+        )
     attempts = request.app.state.settings.structured_max_attempts
-    repaired = await until_disconnect(request, structured.chat(runtime, chat, attempts))
-    answer = completion_body(completion_id, created, repaired.result)
-    headers = {"x-offramp-attempts": str(repaired.attempts)} if chat.output.kind != "text" else {}
-    return JSONResponse(answer, headers=headers)
+    done = await until_disconnect(request, structured.chat(runtime, chat, attempts))
+    headers = routing_headers(done.outcomes, started, done.usages)
+    if chat.output.kind != "text":
+        headers["x-offramp-output-attempts"] = str(done.attempts)
+    return JSONResponse(completion_body(completion_id, created, done.result), headers=headers)
 
 
 def completion_body(completion_id: str, created: int, result: CompletionResult) -> dict[str, Any]:

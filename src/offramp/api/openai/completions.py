@@ -14,6 +14,7 @@ from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import CompletionRequestWire
 from offramp.api.responses import JSONResponse
+from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.errors import UnsupportedParameter
 from offramp.providers.base import StreamItem
@@ -25,6 +26,7 @@ router = APIRouter()
 
 @router.post("/v1/completions", response_model=None)
 async def create_completion(body: CompletionRequestWire, request: Request) -> Response:
+    started = time.perf_counter()
     runtime = runtime_of(request)
     requests = translate.completion_requests(body)
     completion_id = f"cmpl-{uuid.uuid4().hex}"
@@ -39,12 +41,21 @@ async def create_completion(body: CompletionRequestWire, request: Request) -> Re
         if len(requests) > 1:
             raise UnsupportedParameter("streaming takes one prompt per request", param="prompt")
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        items = await generation.stream_complete(runtime, requests[0])
-        return await start_sse(request, items, _StreamRenderer(base, include_usage).render)
-    results = await until_disconnect(
+        stream = await until_disconnect(request, generation.stream_complete(runtime, requests[0]))
+        outcome = stream.outcome
+        return await start_sse(
+            request,
+            stream.value,
+            _StreamRenderer(base, include_usage).render,
+            routing_headers([outcome], started),
+            lambda: cost_comment(outcome),
+        )
+    routed = await until_disconnect(
         request, asyncio.gather(*(generation.complete(runtime, r) for r in requests))
     )
-    return JSONResponse({**base, **_merge(results, requests[0].n)})
+    results = [r.value for r in routed]
+    headers = routing_headers([r.outcome for r in routed], started, [r.usage for r in results])
+    return JSONResponse({**base, **_merge(results, requests[0].n)}, headers=headers)
 
 
 def _merge(results: list[CompletionResult], n: int) -> dict[str, Any]:

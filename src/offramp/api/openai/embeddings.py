@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -11,18 +12,22 @@ from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import EmbeddingRequestWire
 from offramp.api.responses import JSONResponse
+from offramp.api.routing_headers import routing_headers
 from offramp.api.streaming import until_disconnect
 from offramp.services import embeddings
+from offramp.types import Usage
 
 router = APIRouter()
 
 
 @router.post("/v1/embeddings")
 async def create_embeddings(body: EmbeddingRequestWire, request: Request) -> JSONResponse:
+    started = time.perf_counter()
     runtime = runtime_of(request)
-    result = await until_disconnect(
+    routed = await until_disconnect(
         request, embeddings.embed(runtime, translate.embed_request(body))
     )
+    result = routed.value
     vectors = result.vectors
     if body.encoding_format == "base64":
         little = vectors.astype("<f4", copy=False)
@@ -47,4 +52,5 @@ async def create_embeddings(body: EmbeddingRequestWire, request: Request) -> JSO
             "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
         },
         # orjson serialises numpy rows natively, much faster than Python float lists.
+        headers=routing_headers([routed.outcome], started, [Usage(result.prompt_tokens)]),
     )

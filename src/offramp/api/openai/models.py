@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from offramp.api.deps import pool_of
+from offramp.api.deps import pool_of, runtime_of
 from offramp.api.responses import JSONResponse
 from offramp.errors import ModelNotFound
 from offramp.models.registry import ModelSpec
+from offramp.routing.route import Route
 
 router = APIRouter()
 
@@ -27,18 +28,36 @@ def _card(name: str, spec: ModelSpec, created: int) -> dict[str, Any]:
     }
 
 
+def _route_card(name: str, route: Route, created: int) -> dict[str, Any]:
+    return {
+        "id": name,
+        "object": "model",
+        "created": created,
+        "owned_by": "offramp",
+        "root": route.name,
+        "kind": route.kind,
+        "backend": "route",
+        "deployments": [d.id for d in route.deployments],
+    }
+
+
+def _cards(request: Request) -> list[dict[str, Any]]:
+    created = request.app.state.started
+    cards = [_card(name, spec, created) for name, spec in pool_of(request).models.names()]
+    for name, route in runtime_of(request).router.names():
+        if not route.implicit:
+            cards.append(_route_card(name, route, created))
+    return cards
+
+
 @router.get("/v1/models")
 async def list_models(request: Request) -> JSONResponse:
-    pool = pool_of(request)
-    created = request.app.state.started
-    data = [_card(name, spec, created) for name, spec in pool.models.names()]
-    return JSONResponse({"object": "list", "data": data})
+    return JSONResponse({"object": "list", "data": _cards(request)})
 
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> JSONResponse:
-    pool = pool_of(request)
-    for name, spec in pool.models.names():
-        if name == model_id:
-            return JSONResponse(_card(name, spec, request.app.state.started))
+    for card in _cards(request):
+        if card["id"] == model_id:
+            return JSONResponse(card)
     raise ModelNotFound(f"The model `{model_id}` does not exist", param="model")

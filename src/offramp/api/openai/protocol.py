@@ -1,5 +1,10 @@
 """OpenAI wire models for requests. Unknown fields are refused, never ignored.
 
+Unknown fields nested inside a request (a message, a tool) are refused here. Unknown
+top-level fields are kept (``model_extra``) and travel as the domain request's ``extra``:
+a route to an upstream API passes them on, a local model refuses them with a 400 naming
+the field (see ``offramp.types.ChatRequest``).
+
 Extensions beyond OpenAI's API (llama.cpp-style sampling knobs) are accepted where an
 application would pass them through the SDK's ``extra_body``: ``top_k``, ``min_p``,
 ``repeat_penalty``.
@@ -81,6 +86,12 @@ class NamedToolChoice(_Wire):
     function: NamedFunction
 
 
+class _Request(BaseModel):
+    """A top-level request body: unknown fields are collected, not refused, here."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 class StreamOptions(_Wire):
     include_usage: bool | None = None
 
@@ -90,7 +101,7 @@ Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 Stop = str | Annotated[list[str], Field(max_length=4)] | None
 
 
-class SamplingFields(_Wire):
+class SamplingFields(_Request):
     model: str
     temperature: Temperature | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
@@ -133,7 +144,7 @@ class CompletionRequestWire(SamplingFields):
     suffix: str | None = None
 
 
-class EmbeddingRequestWire(_Wire):
+class EmbeddingRequestWire(_Request):
     model: str
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] | None = None

@@ -5,7 +5,10 @@ Every parameter is either honoured, or refused with a 400 that names it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 from offramp.api.openai.protocol import (
     ChatCompletionRequest,
@@ -68,6 +71,8 @@ def chat_request(body: ChatCompletionRequest) -> ChatRequest:
         tools=tools,
         tool_choice=choice,
         user=body.user,
+        parallel_tool_calls=body.parallel_tool_calls,
+        extra=_extra(body),
     )
 
 
@@ -91,6 +96,7 @@ def completion_requests(body: CompletionRequestWire) -> list[CompletionRequest]:
         )
     logprobs = body.logprobs is not None
     sampling = _sampling(body, body.max_tokens, logprobs, body.logprobs or 0)
+    extra = _extra(body)
     return [
         CompletionRequest(
             model=body.model,
@@ -99,6 +105,7 @@ def completion_requests(body: CompletionRequestWire) -> list[CompletionRequest]:
             n=n,
             echo=bool(body.echo),
             user=body.user,
+            extra=extra,
         )
         for p in prompts
     ]
@@ -123,7 +130,13 @@ def embed_request(body: EmbeddingRequestWire) -> EmbedRequest:
         texts=tuple(str(t) for t in texts),
         dimensions=body.dimensions,
         user=body.user,
+        extra=_extra(body),
     )
+
+
+def _extra(body: BaseModel) -> Mapping[str, Any]:
+    """The top-level fields the client sent that the wire model does not know."""
+    return dict(body.model_extra or {})
 
 
 def _sampling(

@@ -37,6 +37,7 @@ from offramp.providers.llamacpp.stops import Piece, StopScanner
 log = logging.getLogger(__name__)
 
 _KV_TYPES = {"f16": 1, "q8_0": 8}  # ggml type ids
+_MIN_SHARED_PREFIX = 32  # tokens worth waiting a step for, rather than computing twice
 _NO_KV_SLOT = 1  # llama_decode's return code when the KV cache has no room for the batch
 
 
@@ -178,11 +179,13 @@ class Engine:
     def busy_slots(self) -> int:
         return sum(1 for s in self._slots if s.running is not None)
 
-    def submit(self, job: Job) -> None:
+    def submit(self, *jobs: Job) -> None:
+        """Queue ``jobs``; jobs submitted together are admitted in the same step, so one
+        computes their common prompt prefix and the others share its cells."""
         with self._cond:
             if self._closed or not self._thread.is_alive():
                 raise ProviderError("the engine is shut down")
-            self._waiting.append(job)
+            self._waiting.extend(jobs)
             self._cond.notify()
 
     def wake(self) -> None:
@@ -240,7 +243,11 @@ class Engine:
         free = [s for s in self._slots if s.running is None]
         if not self._active():
             self._kv_full = False  # nothing left to wait for
+        deferred: list[Job] = []
         while free and not self._kv_full and (self._preempted or self._waiting):
+            if not self._preempted and self._prefix_pending(self._waiting[0].prompt):
+                deferred.append(self._waiting.popleft())
+                continue
             run = self._next_run()
             if run is None:
                 continue
@@ -250,6 +257,19 @@ class Engine:
             self._admissions += 1
             run.admitted = self._admissions
             slot.running = run
+        self._waiting.extendleft(reversed(deferred))
+
+    def _prefix_pending(self, prompt: list[int]) -> bool:
+        """Whether a running slot is computing a long prefix of ``prompt`` right now: the
+        job then waits a step or two and shares those cells instead of computing them too."""
+        ready = max(_common_prefix(s.cached, prompt) for s in self._slots)
+        for slot in self._active():
+            run = slot.running
+            assert run is not None
+            computing = run.next_prompt < len(run.context)
+            if computing and _common_prefix(run.context, prompt) - ready >= _MIN_SHARED_PREFIX:
+                return True
+        return False
 
     def _next_run(self) -> _Running | None:
         """The next preempted job, else a new one with its sampler; None if it cannot run."""

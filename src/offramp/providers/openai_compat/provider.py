@@ -1,0 +1,212 @@
+"""The HTTP shell around ``translate``: one pooled ``httpx.AsyncClient`` per deployment."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import orjson
+
+from offramp.errors import InvalidRequest
+from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.providers.openai_compat import failures, translate
+from offramp.providers.openai_compat.sse import SSEDecoder
+from offramp.providers.openai_compat.translate import Dialect, Json, Malformed, StreamFailed
+from offramp.providers.upstream import UpstreamSpec
+from offramp.settings import Settings
+from offramp.types import (
+    ChatRequest,
+    CompletionRequest,
+    CompletionResult,
+    EmbedRequest,
+    EmbedResult,
+)
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """A registered backend: where it lives by default, whether it needs a key, its dialect."""
+
+    name: str
+    dialect: Dialect
+    base_url: str | None = None
+    api_key_env: str | None = None
+    key_required: bool = False
+
+
+OPENAI_COMPATIBLE = Flavour("openai-compatible", Dialect())
+OPENAI = Flavour(
+    "openai",
+    Dialect(max_tokens_field="max_completion_tokens", embed_encoding="base64"),
+    base_url="https://api.openai.com/v1",
+    api_key_env="OPENAI_API_KEY",
+    key_required=True,
+)
+
+
+class OpenAICompatProvider(Provider):
+    """Chat, completions and embeddings from a server that speaks OpenAI's API.
+
+    Requests carry the deployment's upstream model name and every ``extra`` field the
+    client sent. Failures raise the errors listed in ``failures`` (never httpx's own).
+    Streams ask for usage, end with one StreamEnd, and raise when the upstream sends an
+    error event or stops before ``[DONE]``; closing a stream closes its HTTP response.
+    """
+
+    def __init__(self, spec: UpstreamSpec, settings: Settings, flavour: Flavour):
+        base_url = spec.base_url or flavour.base_url
+        if not base_url:
+            raise InvalidRequest(
+                f"deployment {spec.backend}/{spec.model} needs `base_url`", param="config"
+            )
+        key_spec = (
+            spec
+            if spec.api_key_env
+            else spec.model_copy(update={"api_key_env": flavour.api_key_env})
+        )
+        key = key_spec.api_key(required=flavour.key_required)
+        headers = {"content-type": "application/json", **spec.headers}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        self._where = f"{spec.backend} {spec.model} at {base_url}"
+        self._model = spec.model
+        self._dialect = _dialect(flavour.dialect, spec)
+        connections = settings.upstream_max_connections
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            timeout=httpx.Timeout(spec.timeout_s),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
+        self.capabilities = Capabilities(
+            chat=True,
+            completions=True,
+            embeddings=True,
+            tools=True,
+            logprobs=True,
+            max_top_logprobs=20,
+            concurrency=connections,
+            passthrough=True,
+        )
+
+    async def chat(self, request: ChatRequest) -> CompletionResult:
+        body = translate.chat_body(request, self._model, self._dialect, stream=False)
+        payload = await self._post("/chat/completions", body)
+        with self._parsing("chat completion"):
+            return translate.chat_result(payload)
+
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        body = translate.chat_body(request, self._model, self._dialect, stream=True)
+        return self._stream("/chat/completions", body, translate.StreamDecoder("chat"))
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        body = translate.completion_body(request, self._model, stream=False)
+        payload = await self._post("/completions", body)
+        with self._parsing("completion"):
+            return translate.completion_result(payload)
+
+    def stream_complete(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+        body = translate.completion_body(request, self._model, stream=True)
+        return self._stream("/completions", body, translate.StreamDecoder("text"))
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        body = translate.embed_body(request, self._model, self._dialect)
+        payload = await self._post("/embeddings", body)
+        with self._parsing("embeddings response"):
+            return translate.embed_result(payload, self._model)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _post(self, path: str, body: Json) -> Any:
+        with self._transport():
+            response = await self._client.post(path, content=orjson.dumps(body))
+        if response.status_code != 200:
+            raise failures.from_response(
+                response.status_code, response.content, response.headers, self._where
+            )
+        with self._parsing("response"):
+            return orjson.loads(response.content)
+
+    async def _stream(
+        self, path: str, body: Json, decoder: translate.StreamDecoder
+    ) -> AsyncIterator[StreamItem]:
+        request = self._client.build_request("POST", path, content=orjson.dumps(body))
+        with self._transport():
+            response = await self._client.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                with self._transport():
+                    content = await response.aread()
+                raise failures.from_response(
+                    response.status_code, content, response.headers, self._where
+                )
+            async for chunk in self._chunks(response):
+                with self._parsing("stream chunk"):
+                    items = decoder.feed(chunk)
+                for item in items:
+                    yield item
+            yield decoder.end()
+        finally:
+            await response.aclose()
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[Any]:
+        """Parsed ``data`` payloads up to ``[DONE]``; raises if the stream stops short."""
+        sse = SSEDecoder()
+        with self._transport():
+            async for line in response.aiter_lines():
+                for data in sse.feed(line):
+                    if data == "[DONE]":
+                        return
+                    with self._parsing("stream event"):
+                        parsed = orjson.loads(data)
+                    yield parsed
+        raise failures.truncated(self._where)
+
+    @contextmanager
+    def _transport(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.HTTPError as exc:
+            raise failures.from_transport(exc, self._where) from exc
+
+    @contextmanager
+    def _parsing(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except StreamFailed as exc:
+            raise failures.from_stream_error(exc.error, self._where) from exc
+        except (Malformed, orjson.JSONDecodeError) as exc:
+            raise failures.malformed(self._where, what, exc) from exc
+
+
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "max_tokens_field": ("max_tokens", "max_completion_tokens"),
+    "embed_encoding": ("float", "base64"),
+}
+
+
+def _dialect(base: Dialect, spec: UpstreamSpec) -> Dialect:
+    """The flavour's dialect with the deployment's ``options`` applied (checked)."""
+    for key, value in spec.options.items():
+        allowed = _OPTIONS.get(key)
+        if allowed is None or value not in allowed:
+            raise InvalidRequest(
+                f"deployment {spec.backend}/{spec.model}: option {key}={value!r} is not one of "
+                + ", ".join(f"{k}: {'|'.join(v)}" for k, v in _OPTIONS.items()),
+                param="config",
+            )
+    return replace(base, **spec.options)
+
+
+def build_openai_compatible(spec: UpstreamSpec, settings: Settings) -> Provider:
+    """The ``openai-compatible`` backend: any server, key optional, ``base_url`` required."""
+    return OpenAICompatProvider(spec, settings, OPENAI_COMPATIBLE)
+
+
+def build_openai(spec: UpstreamSpec, settings: Settings) -> Provider:
+    """The ``openai`` backend: api.openai.com, key from ``api_key_env`` (OPENAI_API_KEY)."""
+    return OpenAICompatProvider(spec, settings, OPENAI)

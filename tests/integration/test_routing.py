@@ -1,0 +1,283 @@
+"""Routing against real upstreams on loopback: llama-cpp-python's own server and a second
+offramp process, each behind a fault-injecting proxy, driven with the official SDK."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from offramp.models.registry import default_config_path, load_registry
+from offramp.models.sources import resolve
+from offramp.services.pool import ModelPool
+from offramp.settings import Settings, load_settings
+from tests.faults import FaultProxy
+from tests.servers import AsgiThread, ProcessServer, ServerThread, free_port
+
+pytestmark = pytest.mark.slow
+
+HELLO = [{"role": "user", "content": "Say hello."}]
+
+
+def model_path() -> str:
+    spec = load_registry(None).resolve("smollm2-135m-instruct", kind="chat")
+    return str(resolve(spec.source, load_settings().models_dir))
+
+
+def _llama_server() -> ProcessServer:
+    return ProcessServer(
+        lambda port: [
+            sys.executable, "-m", "llama_cpp.server", "--model", model_path(),
+            "--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port),
+            "--n_ctx", "1024", "--n_threads", "1", "--verbose", "false",
+        ],
+        "/v1/models",
+    )  # fmt: skip
+
+
+def _offramp_child(config: Path) -> ProcessServer:
+    return ProcessServer(
+        lambda port: [
+            sys.executable, "-m", "offramp", "serve", "--port", str(port), "--config", str(config),
+        ],
+        "/ready",
+    )  # fmt: skip
+
+
+class Upstreams:
+    """The real upstreams and the proxies in front of them, by name."""
+
+    def __init__(self, llama: str, child: str):
+        self.llama, self.child = llama, child
+        self.proxies = {
+            "faulty": FaultProxy(llama),
+            "healthy": FaultProxy(child),
+            "flaky": FaultProxy(llama),
+            "first": FaultProxy(child),
+            "recorder": FaultProxy(llama),
+        }
+        self.threads = {
+            name: AsgiThread(p, log_level="critical") for name, p in self.proxies.items()
+        }
+
+    def url(self, name: str) -> str:
+        return self.threads[name].base_url + "/v1"
+
+
+@pytest.fixture(scope="module")
+def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
+    default = yaml.safe_load(default_config_path().read_text())
+    child_config = tmp_path_factory.mktemp("child") / "offramp.yaml"
+    chat_model = {**default["models"][0], "options": {"parallel": 2, "kv_type": "q8_0"}}
+    chat_model["context_length"] = 1024
+    child_config.write_text(yaml.safe_dump({"settings": {"n_threads": 1}, "models": [chat_model]}))
+    servers = [_llama_server().start(), _offramp_child(child_config).start()]
+    try:
+        llama, child = (s.wait().base_url for s in servers)
+        found = Upstreams(llama, child)
+        for thread in found.threads.values():
+            thread.__enter__()
+        yield found
+        for thread in found.threads.values():
+            thread.__exit__()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _deployment(name: str, url: str, model: str, timeout: float = 30) -> dict[str, Any]:
+    return {
+        "name": name,
+        "provider": "openai-compatible",
+        "base_url": url,
+        "model": model,
+        "timeout_s": timeout,
+    }
+
+
+def _routes(up: Upstreams, embed_url: str) -> list[dict[str, Any]]:
+    healthy = _deployment("healthy", up.url("healthy"), "smollm2-135m-instruct")
+    fast = {"base_delay_s": 0.05, "max_delay_s": 0.2}
+    return [
+        {
+            "name": "resilient",
+            "deployments": [_deployment("faulty", up.url("faulty"), "smol", 1.0), healthy],
+            "breaker": {"failure_threshold": 1000},
+            "retry": fast,
+        },
+        {
+            "name": "refused",
+            "deployments": [
+                _deployment("dead", f"http://127.0.0.1:{free_port()}/v1", "smol"),
+                healthy,
+            ],
+            "retry": fast,
+        },
+        {
+            "name": "guarded",
+            "deployments": [_deployment("flaky", up.url("flaky"), "smol"), healthy],
+            "breaker": {"failure_threshold": 2, "cooldown_s": 1.0},
+            "retry": fast,
+        },
+        {
+            "name": "committed",
+            "deployments": [
+                _deployment("first", up.url("first"), "smollm2-135m-instruct"),
+                healthy,
+            ],
+        },
+        {"name": "plain-llama", "deployments": [_deployment("llama", up.url("recorder"), "smol")]},
+        {"name": "nested", "deployments": [healthy]},
+        {
+            "name": "embed-up",
+            "kind": "embedding",
+            "deployments": [_deployment("offramp-embed", embed_url, "all-minilm-l6-v2")],
+        },
+    ]
+
+
+@pytest.fixture(scope="module")
+def routed(
+    upstreams: Upstreams,
+    server: ServerThread,
+    settings: Settings,
+    pool: ModelPool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServerThread]:
+    config = tmp_path_factory.mktemp("routes") / "offramp.yaml"
+    default = yaml.safe_load(default_config_path().read_text())
+    routes = _routes(upstreams, server.base_url + "/v1")
+    config.write_text(yaml.safe_dump({"models": default["models"], "routes": routes}))
+    with ServerThread(settings.model_copy(update={"config": config}), pool) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sdk(routed: ServerThread) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=routed.base_url + "/v1", api_key="unused", max_retries=0, timeout=60
+    )
+
+
+def _chat(sdk: openai.OpenAI, model: str, **kwargs: Any) -> tuple[Any, Mapping[str, str]]:
+    raw = sdk.chat.completions.with_raw_response.create(
+        model=model, messages=HELLO, max_tokens=4, temperature=0, **kwargs
+    )
+    return raw.parse(), raw.headers
+
+
+def _stream(sdk: openai.OpenAI, model: str) -> tuple[list[str], Mapping[str, str]]:
+    raw = sdk.chat.completions.with_raw_response.create(
+        model=model, messages=HELLO, max_tokens=4, temperature=0, stream=True
+    )
+    texts = [c.choices[0].delta.content or "" for c in raw.parse() if c.choices]
+    return texts, raw.headers
+
+
+@pytest.mark.parametrize("fault", ["refuse", "delay", "500", "429", "cut", "error-event"])
+def test_one_healthy_deployment_left_means_no_request_fails(
+    sdk: openai.OpenAI, upstreams: Upstreams, fault: str
+) -> None:
+    route = "refused" if fault == "refuse" else "resilient"
+    upstreams.proxies["faulty"].fault = fault
+    before = upstreams.proxies["faulty"].hits
+    started = time.perf_counter()
+    reply, headers = _chat(sdk, route)
+    texts, stream_headers = _stream(sdk, route)
+    assert reply.choices[0].message.content and "".join(texts)
+    for h in (headers, stream_headers):
+        assert h["x-offramp-deployment"] == "healthy" and h["x-offramp-attempts"] == "2"
+    if fault != "refuse":
+        assert upstreams.proxies["faulty"].hits == before + 2  # it really was tried first
+    assert time.perf_counter() - started < 15  # a 30 s Retry-After is not waited out
+    upstreams.proxies["faulty"].fault = "pass"
+
+
+def _breaker(sdk_base: str, route: str, deployment: str) -> dict[str, Any]:
+    routes = httpx.get(sdk_base + "/admin/routes").json()["data"]
+    [found] = [r for r in routes if r["name"] == route]
+    [dep] = [d for d in found["deployments"] if d["id"] == deployment]
+    assert isinstance(dep, dict)
+    return dep
+
+
+def test_the_breaker_opens_after_its_threshold_and_closes_after_the_cooldown(
+    sdk: openai.OpenAI, routed: ServerThread, upstreams: Upstreams
+) -> None:
+    flaky = upstreams.proxies["flaky"]
+    flaky.fault = "500"
+    for _ in range(2):
+        _, headers = _chat(sdk, "guarded")
+        assert headers["x-offramp-deployment"] == "healthy"
+    state = _breaker(routed.base_url, "guarded", "flaky")
+    assert state["breaker"]["state"] == "open" and state["error_rate"] == 1.0
+    hits = flaky.hits
+    _, headers = _chat(sdk, "guarded")
+    assert headers["x-offramp-attempts"] == "1" and flaky.hits == hits  # skipped, no cost
+    flaky.fault = "pass"
+    time.sleep(1.1)
+    assert _breaker(routed.base_url, "guarded", "flaky")["breaker"]["state"] == "half-open"
+    _, headers = _chat(sdk, "guarded")
+    assert headers["x-offramp-deployment"] == "flaky" and headers["x-offramp-attempts"] == "1"
+    state = _breaker(routed.base_url, "guarded", "flaky")
+    assert state["breaker"]["state"] == "closed" and state["latency_ms"]["ewma"] > 0
+
+
+@pytest.mark.parametrize("fault", ["cut-late", "late-error-event"])
+def test_after_the_first_streamed_byte_there_is_no_fallback(
+    sdk: openai.OpenAI, upstreams: Upstreams, fault: str
+) -> None:
+    upstreams.proxies["first"].fault = fault
+    healthy_hits = upstreams.proxies["healthy"].hits
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="committed", messages=HELLO, max_tokens=16, temperature=0, stream=True
+    )
+    assert raw.headers["x-offramp-deployment"] == "first"
+    texts: list[str] = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in raw.parse():
+            if chunk.choices:
+                texts.append(chunk.choices[0].delta.content or "")
+    assert "".join(texts), "content arrived before the failure"
+    assert "first" in info.value.message
+    assert upstreams.proxies["healthy"].hits == healthy_hits  # never switched
+    upstreams.proxies["first"].fault = "pass"
+
+
+def test_unknown_parameters_reach_the_upstream(sdk: openai.OpenAI, upstreams: Upstreams) -> None:
+    reply, headers = _chat(sdk, "plain-llama", extra_body={"mirostat_mode": 0, "top_k": 5})
+    sent = upstreams.proxies["recorder"].bodies[-1]
+    assert sent["mirostat_mode"] == 0 and sent["top_k"] == 5 and sent["model"] == "smol"
+    assert reply.choices[0].message.content and headers["x-offramp-cost-usd"] == "0.00000000"
+    assert float(headers["x-offramp-openai-equivalent-usd"]) > 0
+    # A second offramp serving a local model refuses what it cannot honour, by name.
+    with pytest.raises(openai.BadRequestError) as info:
+        _chat(sdk, "nested", extra_body={"mirostat_mode": 0})
+    assert info.value.body["param"] == "mirostat_mode"  # type: ignore[index]
+
+
+def test_legacy_completions_and_embeddings_through_upstreams(
+    sdk: openai.OpenAI, client: openai.OpenAI
+) -> None:
+    raw = sdk.completions.with_raw_response.create(
+        model="plain-llama", prompt="Once upon a time", max_tokens=4, temperature=0
+    )
+    assert raw.parse().choices[0].text and raw.headers["x-offramp-deployment"] == "llama"
+    texts = ["routing tests", "a second sentence"]
+    routed = sdk.embeddings.create(model="embed-up", input=texts)
+    local = client.embeddings.create(model="all-minilm-l6-v2", input=texts)
+    for a, b in zip(routed.data, local.data, strict=True):
+        assert a.embedding == pytest.approx(b.embedding, abs=1e-6)
+
+
+def test_routes_are_listed_beside_the_models(sdk: openai.OpenAI) -> None:
+    cards = {m.id: m for m in sdk.models.list()}
+    assert {"resilient", "embed-up", "gpt-4o-mini"} <= cards.keys()
+    assert cards["resilient"].model_dump()["deployments"] == ["faulty", "healthy"]
