@@ -24,6 +24,7 @@ from offramp.tasks.catalog import TaskCatalog
 from offramp.tasks.engine import TaskEngine
 from offramp.tasks.history import SessionHistory
 from offramp.tasks.hooks import builtin_hooks
+from offramp.types import Usage
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,12 @@ def build_tasks(settings: Settings, runtime: Runtime) -> TaskEngine:
     hooks = builtin_hooks()
     catalog = TaskCatalog.load(hooks, settings.tasks_dir)
     history = SessionHistory(settings.task_sessions)
-    return TaskEngine(catalog, hooks, RuntimeBackend(runtime), history)
+
+    def pricing(model: str, usage: Usage) -> float:
+        # the price of the route's first deployment, the one a task's calls go to first
+        return runtime.router.resolve(model, "chat").deployments[0].price.cost(usage)
+
+    return TaskEngine(catalog, hooks, RuntimeBackend(runtime), history, pricing)
 
 
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
