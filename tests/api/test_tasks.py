@@ -25,7 +25,6 @@ MODEL = "smollm2-135m-instruct"
 VARIED: list[tuple[str, dict[str, Any]]] = [
     ("code-analysis", {"code": "def f(x:\n    return x\n", "language": "python"}),
     ("code-analysis", {"code": "function f(x: number { return x }", "language": "typescript"}),
-    ("quiz", {"topic": "the solar system", "count": 1, "question_types": ["short_answer"]}),
 ]
 
 
