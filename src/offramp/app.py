@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from offramp.api import admin, admin_keys, errors, health, metrics
+from offramp.api import admin, admin_keys, batch, errors, health, metrics, tasks
 from offramp.api.caller import caller_of
 from offramp.api.context import RequestContext
 from offramp.api.limits import BodySizeLimit
@@ -21,8 +21,14 @@ from offramp.backing import Backing
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
 from offramp.services.pool import ModelPool
-from offramp.services.runtime import build_runtime
+from offramp.services.runtime import Runtime, build_runtime
+from offramp.services.structured import RuntimeBackend
 from offramp.settings import Settings
+from offramp.tasks.catalog import TaskCatalog
+from offramp.tasks.engine import TaskEngine
+from offramp.tasks.history import SessionHistory
+from offramp.tasks.hooks import builtin_hooks
+from offramp.types import Usage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,20 @@ log = logging.getLogger(__name__)
 def build_pool(settings: Settings) -> ModelPool:
     """A pool over the configured models and the built-in providers."""
     return ModelPool(settings, load_registry(settings.config), builtin_registry())
+
+
+def build_tasks(settings: Settings, runtime: Runtime) -> TaskEngine:
+    """The task engine over the built-in tasks and those in ``settings.tasks_dir``;
+    InvalidRequest naming the file when a task file is malformed."""
+    hooks = builtin_hooks()
+    catalog = TaskCatalog.load(hooks, settings.tasks_dir)
+    history = SessionHistory(settings.task_sessions)
+
+    def pricing(model: str, usage: Usage) -> float:
+        # the price of the route's first deployment, the one a task's calls go to first
+        return runtime.router.resolve(model, "chat").deployments[0].price.cost(usage)
+
+    return TaskEngine(catalog, hooks, RuntimeBackend(runtime), history, pricing)
 
 
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
@@ -65,6 +85,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.backing = backing
     app.state.keys = None
+    app.state.tasks = build_tasks(settings, runtime)
     app.state.started = int(time.time())
     app.state.ready = False
     errors.install(app)
@@ -75,7 +96,8 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
     for module in (chat, completions, embeddings, health, admin, admin_keys, metrics):
         app.include_router(module.router)
-    app.include_router(models.router, dependencies=[Depends(caller_of)])  # a key, with auth on
+    for module in (models, tasks, batch):  # a key, with auth on
+        app.include_router(module.router, dependencies=[Depends(caller_of)])
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, log_bodies=settings.log_prompts)
     return app

@@ -10,6 +10,7 @@
     │   ├── AuthenticationFailed      401  code=invalid_api_key (missing, unknown or revoked key)
     │   ├── PermissionDenied          403  code=model_not_allowed / admin_key_required
     │   ├── ModelNotFound             404  code=model_not_found
+    │   ├── TaskNotFound              404  code=task_not_found
     │   ├── PayloadTooLarge           413  code=payload_too_large
     │   ├── RateLimited               429  code=rate_limit_exceeded; carries Retry-After
     │   └── BudgetExceeded            429  code=insufficient_quota (the key's spend budget is used up)
@@ -144,6 +145,13 @@ class ModelNotFound(ClientError):
 
     status_code = 404
     code = "model_not_found"
+
+
+class TaskNotFound(ClientError):
+    """No task of that name is defined (built-in or in the configured tasks folder)."""
+
+    status_code = 404
+    code = "task_not_found"
 
 
 class PayloadTooLarge(ClientError):

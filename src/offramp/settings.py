@@ -142,6 +142,31 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(
         default=None, description="Bearer key for /admin routes; None disables them."
     )
+    tasks_dir: Path | None = Field(
+        default=None,
+        description="A folder of user task files (*.yaml, *.yml, *.json) and their Jinja2 "
+        "templates, loaded beside the built-in tasks; a user task may replace a built-in one "
+        "of the same name. A malformed file fails start-up naming the file.",
+    )
+    structured_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Generations (first try plus repairs) a `response_format` chat request "
+        "gets before its output is reported as invalid.",
+    )
+    task_sessions: int = Field(
+        default=1024,
+        ge=1,
+        description="Conversation histories (by session id) kept in memory for tasks with "
+        "history; the least recently used one is dropped beyond this.",
+    )
+    batch_concurrency: int = Field(
+        default=4, ge=1, description="Requests of one `/v1/batch` call that run at once."
+    )
+    batch_max_requests: int = Field(
+        default=64, ge=1, description="Most requests one `/v1/batch` call may hold."
+    )
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

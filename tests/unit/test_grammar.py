@@ -73,3 +73,11 @@ def test_nested_path_is_reported() -> None:
             param="tools",
         )
     assert "$.properties.n" in info.value.message and info.value.param == "tools"
+
+
+def test_grammar_strings_exclude_raw_control_characters() -> None:
+    gbnf = schema_to_gbnf(
+        {"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}}
+    )
+    char = next(line for line in gbnf.splitlines() if line.startswith("char ::="))
+    assert r"\x00-\x1F" in char  # a newline inside a JSON string must be written as \n

@@ -6,6 +6,7 @@ from fastapi import Request
 
 from offramp.services.pool import ModelPool
 from offramp.services.runtime import Runtime
+from offramp.tasks.engine import TaskEngine
 
 
 def pool_of(request: Request) -> ModelPool:
@@ -16,3 +17,8 @@ def pool_of(request: Request) -> ModelPool:
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def tasks_of(request: Request) -> TaskEngine:
+    engine: TaskEngine = request.app.state.tasks
+    return engine

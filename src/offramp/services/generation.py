@@ -19,8 +19,11 @@ from offramp.types import ChatRequest, CompletionRequest, CompletionResult, Outp
 DEFAULT_COMPLETION_ESTIMATE = 256  # tokens assumed for cost ordering when max_tokens is unset
 
 
-async def chat(runtime: Runtime, request: ChatRequest) -> Routed[CompletionResult]:
-    """Answer a chat request whole; JSON outputs are validated before they are returned."""
+async def chat(
+    runtime: Runtime, request: ChatRequest, validate: bool = True
+) -> Routed[CompletionResult]:
+    """Answer a chat request whole; JSON outputs are validated before they are returned
+    unless ``validate`` is False (the structured-output loop validates and repairs)."""
     route = runtime.router.resolve(request.model, "chat")
     routed = await runtime.router.call(
         route,
@@ -29,7 +32,7 @@ async def chat(runtime: Runtime, request: ChatRequest) -> Routed[CompletionResul
         lambda caps: check_chat(caps, request),
         lambda provider: provider.chat(request),
     )
-    for choice in routed.value.choices:
+    for choice in routed.value.choices if validate else ():
         if choice.finish_reason == "stop" and choice.text is not None:
             validate_output(choice.text, request.output)
     return routed

@@ -18,7 +18,7 @@ from offramp.errors import OfframpError
 from offramp.providers.base import StreamItem
 from offramp.routing.outcome import Outcome, Routed
 from offramp.routing.pricing import FREE
-from offramp.services import embeddings, generation
+from offramp.services import embeddings, generation, structured
 from offramp.services.accounting import Caller, Meter
 from offramp.services.runtime import Runtime
 from offramp.types import (
@@ -34,18 +34,22 @@ from offramp.types import (
 CACHE = "cache"  # the deployment named in outcomes of answers from the cache
 
 
-async def chat(runtime: Runtime, caller: Caller, request: ChatRequest) -> Routed[CompletionResult]:
-    """A whole chat answer, from the cache or the route."""
+async def chat(
+    runtime: Runtime, caller: Caller, request: ChatRequest, max_attempts: int
+) -> structured.RepairedCompletion:
+    """A whole chat answer, from the cache or the route; JSON output (``response_format``) is validated and
+    repaired by ``services.structured``; one record for all its generations, priced at
+    the deployment that gave the last one. Deterministic answers are cached as usual."""
     meter = await runtime.accounting.begin(caller, "chat", request.model, request.user, False)
     with _metered(meter):
         hit = await _lookup(runtime, caller, request, meter)
         if hit is not None:
             await meter.finish(hit.value.usage, hit.outcome, cache_hit=True)
-            return hit
-        routed = await generation.chat(runtime, request)
-    await _store(runtime, caller, request, routed.value)
-    await meter.finish(routed.value.usage, routed.outcome)
-    return routed
+            return structured.RepairedCompletion(hit.value, 1, (hit.outcome,))
+        done = await structured.chat(runtime, request, max_attempts)
+    await _store(runtime, caller, request, done.result)
+    await meter.finish(done.result.usage, done.outcomes[-1])
+    return done
 
 
 async def stream_chat(

@@ -42,13 +42,16 @@ async def create_chat_completion(
         return await start_sse(
             request, stream.value, frames.render, headers, lambda: cost_comment(outcome)
         )
-    routed = await until_disconnect(request, metered.chat(runtime, caller, chat))
-    result = routed.value
-    headers = routing_headers([routed.outcome], started, [result.usage])
-    return JSONResponse(_completion(completion_id, created, result), headers=headers)
+    attempts = request.app.state.settings.structured_max_attempts
+    done = await until_disconnect(request, metered.chat(runtime, caller, chat, attempts))
+    headers = routing_headers(done.outcomes, started, done.usages)
+    if chat.output.kind != "text":
+        headers["x-offramp-output-attempts"] = str(done.attempts)
+    return JSONResponse(completion_body(completion_id, created, done.result), headers=headers)
 
 
-def _completion(completion_id: str, created: int, result: CompletionResult) -> dict[str, Any]:
+def completion_body(completion_id: str, created: int, result: CompletionResult) -> dict[str, Any]:
+    """The ``chat.completion`` object for ``result``."""
     choices = []
     for c in result.choices:
         message: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": None}

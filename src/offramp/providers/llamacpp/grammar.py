@@ -68,6 +68,10 @@ number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]{1,16})? ([eE] [-+]? [0-
 ws     ::= | " " | "\n" [ \t]{0,20}
 """
 
+# The converter's string character rule, and the one JSON allows (control characters escaped).
+_LOOSE_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+
 
 def check_enforceable(schema: Any, path: str = "$", param: str = "response_format") -> None:
     """Raise UnsupportedSchema naming the first keyword decoding cannot enforce."""
@@ -154,8 +158,11 @@ def schema_to_gbnf(schema: dict[str, Any], param: str = "response_format") -> st
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return str(json_schema_to_gbnf(json.dumps(schema)))
+        gbnf = str(json_schema_to_gbnf(json.dumps(schema)))
     except Exception as exc:  # the converter raises assertion/key errors on odd schemas
         raise UnsupportedSchema(
             f"the JSON schema cannot be turned into a grammar: {exc}", param=param
         ) from exc
+    # The converter lets raw control characters (a newline) into strings, which no JSON
+    # parser accepts; JSON wants them escaped.
+    return gbnf.replace(_LOOSE_CHAR, _JSON_CHAR)
