@@ -194,6 +194,9 @@ def test_keys_limits_and_admin_routes(settings: Settings, pool: ModelPool, tmp_p
             base_url=server.base_url, headers={"Authorization": "Bearer admin-secret"}
         )
         assert httpx.get(server.base_url + "/admin/keys").status_code == 401
+        # with auth on, route health is the admin's too
+        assert httpx.get(server.base_url + "/admin/routes").status_code == 401
+        assert admin.get("/admin/routes").json()["data"]
         wrong = httpx.get(server.base_url + "/admin/keys", headers={"Authorization": "Bearer no"})
         assert wrong.status_code == 403
         made = admin.post(

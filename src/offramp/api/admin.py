@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from offramp.api.admin_keys import require_admin
 from offramp.api.deps import runtime_of
 from offramp.api.responses import JSONResponse
 from offramp.routing.deployment import Deployment
 from offramp.routing.route import Route
 
-router = APIRouter()
+
+def admin_when_auth(request: Request) -> None:
+    """With auth on, route health is for the admin key's bearer; off, for anyone local."""
+    if request.app.state.settings.auth:
+        require_admin(request)
+
+
+router = APIRouter(dependencies=[Depends(admin_when_auth)])
 
 
 @router.get("/admin/routes")
