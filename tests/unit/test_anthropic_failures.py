@@ -17,6 +17,7 @@ from offramp.errors import (
     PayloadTooLarge,
     UpstreamError,
 )
+from offramp.providers import upstream
 from offramp.providers.anthropic import failures
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "anthropic"
@@ -77,7 +78,7 @@ def test_rate_limit_carries_retry_after() -> None:
 def test_retry_after_as_an_http_date() -> None:
     now = 1_800_000_000.0
     header = {"retry-after": formatdate(now + 30, usegmt=True)}
-    assert failures.retry_after(header, now) == 30.0
+    assert upstream.retry_after(header, now) == 30.0
     assert failures.retry_after({"retry-after": "soon"}, now) is None
 
 

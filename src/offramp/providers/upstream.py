@@ -4,6 +4,8 @@ its provider reads. Upstream providers are built from this, not from a model fil
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,3 +60,25 @@ class UpstreamSpec(BaseModel):
                 param="config",
             )
         return key
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds an upstream asks to wait, from ``retry-after-ms`` or ``Retry-After``
+    (delta-seconds or HTTP date); None if it names none."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
+    except (TypeError, ValueError):
+        return None

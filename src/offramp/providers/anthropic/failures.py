@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import httpx
 from pydantic import ValidationError
@@ -29,6 +28,7 @@ from offramp.errors import (
     UpstreamError,
 )
 from offramp.providers.anthropic.wire import ErrorBody, WireError
+from offramp.providers.upstream import retry_after
 
 
 @dataclass(frozen=True)
@@ -117,21 +117,6 @@ def malformed(what: str, exc: Exception) -> UpstreamError:
         retryable=False,
         code="upstream_malformed_response",
     )
-
-
-def retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent."""
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
 
 
 def _error_of(body: bytes) -> WireError:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -28,6 +27,7 @@ from offramp.errors import (
     PayloadTooLarge,
     UpstreamError,
 )
+from offramp.providers.upstream import retry_after
 
 # How OpenAI, vLLM, llama.cpp, llama-cpp-python and Ollama word "the prompt does not fit".
 _TOO_LONG = re.compile(
@@ -110,27 +110,6 @@ def truncated(where: str) -> UpstreamError:
         retryable=True,
         code="upstream_stream_truncated",
     )
-
-
-def retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (delta-seconds or HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
 
 
 def _error_of(body: bytes) -> Mapping[str, Any]:
