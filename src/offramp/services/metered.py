@@ -10,7 +10,7 @@ of its own (deployment ``cache``, free, with the route's OpenAI-equivalent price
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from offramp.cache.responses import StreamAssembler, replay
@@ -56,14 +56,9 @@ async def stream_chat(
     runtime: Runtime, caller: Caller, request: ChatRequest
 ) -> Routed[AsyncIterator[StreamItem]]:
     """A streamed chat answer; a cached one is replayed as a stream."""
-    meter = await runtime.accounting.begin(caller, "chat", request.model, request.user, True)
-    with _metered(meter):
-        hit = await _lookup(runtime, caller, request, meter)
-        if hit is not None:
-            return Routed(_replayed(meter, hit.value, hit.outcome), hit.outcome)
-        routed = await generation.stream_chat(runtime, request)
-    items = _recorded(runtime, caller, request, meter, routed.value, routed.outcome)
-    return Routed(items, routed.outcome)
+    return await _stream(
+        runtime, caller, "chat", request, lambda: generation.stream_chat(runtime, request)
+    )
 
 
 async def complete(
@@ -104,12 +99,30 @@ async def stream_complete(
     runtime: Runtime, caller: Caller, request: CompletionRequest
 ) -> Routed[AsyncIterator[StreamItem]]:
     """A streamed text completion; a cached one is replayed as a stream."""
-    meter = await runtime.accounting.begin(caller, "completions", request.model, request.user, True)
+    return await _stream(
+        runtime,
+        caller,
+        "completions",
+        request,
+        lambda: generation.stream_complete(runtime, request),
+    )
+
+
+async def _stream(
+    runtime: Runtime,
+    caller: Caller,
+    endpoint: str,
+    request: ChatRequest | CompletionRequest,
+    route: Callable[[], Awaitable[Routed[AsyncIterator[StreamItem]]]],
+) -> Routed[AsyncIterator[StreamItem]]:
+    """A metered stream: the cached answer replayed, else ``route()``'s stream, its
+    items recorded as they pass."""
+    meter = await runtime.accounting.begin(caller, endpoint, request.model, request.user, True)
     with _metered(meter):
         hit = await _lookup(runtime, caller, request, meter)
         if hit is not None:
             return Routed(_replayed(meter, hit.value, hit.outcome), hit.outcome)
-        routed = await generation.stream_complete(runtime, request)
+        routed = await route()
     items = _recorded(runtime, caller, request, meter, routed.value, routed.outcome)
     return Routed(items, routed.outcome)
 
