@@ -22,7 +22,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip wheel
 
-$(LLAMA_WHEEL): constraints.txt | $(BIN)/python
+$(LLAMA_WHEEL): | $(BIN)/python  # named by version: built once per version, not per clone
 	mkdir -p $(WHEELS)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel --quiet --no-cache-dir \
 		--no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION)
