@@ -15,7 +15,7 @@ import httpx
 import uvicorn
 
 from offramp.app import create_app
-from offramp.services.pool import ModelPool
+from offramp.local.pool import ModelPool
 from offramp.settings import Settings
 
 

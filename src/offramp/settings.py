@@ -158,8 +158,15 @@ class Settings(BaseSettings):
     task_sessions: int = Field(
         default=1024,
         ge=1,
-        description="Conversation histories (by session id) kept in memory for tasks with "
-        "history; the least recently used one is dropped beyond this.",
+        description="Conversation histories kept in memory for tasks with history before "
+        "the ledger database is open; the least recently used one is dropped beyond this.",
+    )
+    task_session_ttl_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="A task session untouched this long is forgotten. Sessions live in the "
+        "ledger database (shared by replicas) and belong to the key and end user that "
+        "started them.",
     )
     batch_concurrency: int = Field(
         default=4, ge=1, description="Requests of one `/v1/batch` call that run at once."

@@ -173,13 +173,20 @@ class CompletionResult:
 
 @dataclass(frozen=True)
 class ChoiceDelta:
-    """A piece of a streamed choice; the last piece of a choice carries ``finish_reason``."""
+    """A piece of a streamed choice; the last piece of a choice carries ``finish_reason``.
+
+    ``tokens`` counts the generated tokens the piece stands for, where the provider knows
+    it (0: unknown, counted as one per piece of content), and ``prompt_tokens`` the
+    request's prompt where known; both let a stream the client leaves be billed for what
+    was generated before its final usage arrives."""
 
     index: int
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     logprobs: tuple[TokenLogprob, ...] | None = None
     finish_reason: FinishReason | None = None
+    tokens: int = 0
+    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,16 @@ from typing import Annotated
 
 import typer
 
+from offramp.gateway.accounting import Accounting, Caller
+from offramp.gateway.gateway import Gateway
+from offramp.gateway.runtime import build_runtime
 from offramp.models import sources
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
-from offramp.services.runtime import build_runtime
 from offramp.settings import Settings, load_settings
 from offramp.types import ChatRequest, ChoiceDelta, EmbedRequest, Message, Sampling
 
+_LOCAL = Caller("cli")  # the one local user of `offramp chat` / `embed`: no key, no ledger
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
 
 
@@ -70,12 +73,11 @@ def chat(
 
 async def _chat(settings: Settings, request: ChatRequest) -> None:
     from offramp.app import build_pool
-    from offramp.services import generation
 
     pool = build_pool(settings)
     runtime = build_runtime(settings, pool, builtin_registry())
     try:
-        stream = (await generation.stream_chat(runtime, request)).value
+        stream = (await Gateway(runtime, Accounting()).stream_chat(_LOCAL, request)).value
         async for item in stream:
             if isinstance(item, ChoiceDelta) and item.text:
                 sys.stdout.write(item.text)
@@ -100,12 +102,11 @@ def embed(
 
 async def _embed(settings: Settings, request: EmbedRequest) -> None:
     from offramp.app import build_pool
-    from offramp.services import embeddings
 
     pool = build_pool(settings)
     runtime = build_runtime(settings, pool, builtin_registry())
     try:
-        result = (await embeddings.embed(runtime, request)).value
+        result = (await Gateway(runtime, Accounting()).embed(_LOCAL, request)).value
         for vector in result.vectors:
             print(json.dumps([round(float(x), 6) for x in vector]))
     finally:
