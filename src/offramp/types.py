@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 Role = Literal["system", "user", "assistant", "tool"]
+Kind = Literal["chat", "embedding"]  # what a model or route serves
 
 
 @dataclass(frozen=True)
@@ -215,3 +216,6 @@ class EmbedResult:
     model: str
     vectors: npt.NDArray[np.float32]
     prompt_tokens: int
+
+
+StreamItem = ChoiceDelta | StreamEnd  # what a streamed answer is made of

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from offramp.providers.base import Capabilities, StreamItem
+from offramp.providers.base import Capabilities
 from offramp.structured.repair import Adapt, Generated, Streamed
 from offramp.types import (
     ChatRequest,
@@ -14,6 +14,7 @@ from offramp.types import (
     CompletionResult,
     FinishReason,
     StreamEnd,
+    StreamItem,
     Usage,
 )
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from offramp.gateway import calls
-from offramp.providers.base import Capabilities, StreamItem
+from offramp.providers.base import Capabilities
 from offramp.routing.outcome import Outcome
 from offramp.routing.route import Route
 from offramp.routing.router import Router
@@ -31,7 +31,15 @@ from offramp.structured.repair import (
     run,
     validate_reply,
 )
-from offramp.types import ChatRequest, Choice, ChoiceDelta, CompletionResult, StreamEnd, Usage
+from offramp.types import (
+    ChatRequest,
+    Choice,
+    ChoiceDelta,
+    CompletionResult,
+    StreamEnd,
+    StreamItem,
+    Usage,
+)
 
 
 class RoutedBackend:

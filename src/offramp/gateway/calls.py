@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from offramp.errors import OutputValidationFailed, UnknownParameter, UnsupportedParameter
-from offramp.providers.base import Capabilities, StreamItem
+from offramp.providers.base import Capabilities
 from offramp.routing.outcome import Routed
 from offramp.routing.route import Route
 from offramp.routing.router import Router
@@ -24,6 +24,7 @@ from offramp.types import (
     EmbedResult,
     OutputFormat,
     Sampling,
+    StreamItem,
 )
 
 DEFAULT_COMPLETION_ESTIMATE = 256  # tokens assumed for cost ordering when max_tokens is unset

@@ -31,7 +31,6 @@ from offramp.gateway import calls
 from offramp.gateway.accounting import Accounting, Caller, Meter
 from offramp.gateway.backend import RepairedCompletion, RoutedBackend, repaired_chat
 from offramp.gateway.runtime import Runtime
-from offramp.providers.base import StreamItem
 from offramp.routing.outcome import Outcome, Routed
 from offramp.routing.pricing import FREE
 from offramp.routing.route import Route
@@ -44,6 +43,7 @@ from offramp.types import (
     CompletionResult,
     EmbedRequest,
     EmbedResult,
+    StreamItem,
     Usage,
 )
 

@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 
 from offramp.local.admission import Admission
 from offramp.local.pool import ModelPool
-from offramp.providers.base import Provider, StreamItem
-from offramp.routing.config import Kind
+from offramp.providers.base import Provider
 from offramp.types import (
     ChatRequest,
     CompletionRequest,
     CompletionResult,
     EmbedRequest,
     EmbedResult,
+    Kind,
+    StreamItem,
 )
 
 

@@ -30,7 +30,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from offramp.errors import OutputValidationFailed
-from offramp.providers.base import Capabilities, StreamItem
+from offramp.providers.base import Capabilities
 from offramp.types import (
     ChatRequest,
     Choice,
@@ -40,6 +40,7 @@ from offramp.types import (
     Message,
     OutputFormat,
     StreamEnd,
+    StreamItem,
     TokenLogprob,
     Usage,
 )

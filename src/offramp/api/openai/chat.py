@@ -17,8 +17,7 @@ from offramp.api.responses import JSONResponse
 from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.gateway.accounting import Caller
-from offramp.providers.base import StreamItem
-from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, ToolCall
+from offramp.types import ChoiceDelta, CompletionResult, StreamItem, TokenLogprob, ToolCall
 
 router = APIRouter()
 

@@ -18,8 +18,7 @@ from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.errors import UnsupportedParameter
 from offramp.gateway.accounting import Caller
-from offramp.providers.base import StreamItem
-from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, Usage
+from offramp.types import ChoiceDelta, CompletionResult, StreamItem, TokenLogprob, Usage
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from offramp.errors import ContextLengthExceeded, InvalidRequest, UnsupportedParameter
 from offramp.models.registry import ModelSpec
-from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.providers.base import Capabilities, Provider
 from offramp.providers.llamacpp import tools as tool_calls
 from offramp.providers.llamacpp.chat_format import ChatFormatter
 from offramp.providers.llamacpp.engine import Engine
@@ -29,6 +29,7 @@ from offramp.types import (
     FinishReason,
     Sampling,
     StreamEnd,
+    StreamItem,
     TokenLogprob,
     ToolCall,
     ToolChoice,
