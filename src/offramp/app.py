@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from offramp.api import admin, admin_keys, batch, errors, health, metrics, tasks
 from offramp.api.caller import caller_of
 from offramp.api.context import RequestContext
+from offramp.api.drain import Drain, DrainGate
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.streaming import ClientGone
@@ -82,6 +83,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.backing = backing
     app.state.keys = None
+    app.state.drain = Drain(settings.drain_timeout_s)
     app.state.started = int(time.time())
     app.state.ready = False
     errors.install(app)
@@ -94,6 +96,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (models, tasks, batch):  # a key, with auth on
         app.include_router(module.router, dependencies=[Depends(caller_of)])
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s
+    )
+    app.add_middleware(DrainGate, drain=app.state.drain)
     app.add_middleware(RequestContext, log_bodies=settings.log_prompts)
     return app

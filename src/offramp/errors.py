@@ -15,6 +15,7 @@
     │   ├── SessionNotFound           404  code=session_not_found (unknown, expired or another key's)
     │   ├── RouteNotFound             404  code=not_found (no such path)
     │   ├── MethodNotAllowed          405  code=method_not_allowed
+    │   ├── RequestTimeout            408  code=request_timeout (a body that stopped arriving)
     │   ├── PayloadTooLarge           413  code=payload_too_large
     │   ├── RateLimited               429  code=rate_limit_exceeded; carries Retry-After
     │   └── BudgetExceeded            429  code=insufficient_quota (the key's spend budget is used up)
@@ -40,6 +41,16 @@ the API renders every one of them as OpenAI's envelope
 """
 
 from __future__ import annotations
+
+DRAIN_CUT = "offramp: drain deadline"  # the message of a stream task cancelled by the drain
+QUOTE_LIMIT = 64  # characters of a client's value an error message repeats
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages name bad input, never echo it
+    whole (a 7 MB bad value must not make a 7 MB error)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class OfframpError(Exception):
@@ -184,6 +195,13 @@ class MethodNotAllowed(ClientError):
 
     status_code = 405
     code = "method_not_allowed"
+
+
+class RequestTimeout(ClientError):
+    """The request (its headers or body) did not arrive in time."""
+
+    status_code = 408
+    code = "request_timeout"
 
 
 class PayloadTooLarge(ClientError):

@@ -18,7 +18,8 @@ import orjson
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from offramp.errors import OfframpError
+from offramp.api.drain import Drain
+from offramp.errors import DRAIN_CUT, OfframpError, ShuttingDown
 
 T = TypeVar("T")
 DONE = b"data: [DONE]\n\n"
@@ -76,24 +77,39 @@ async def start_sse(
         await _close(items)
         raise
 
+    drain: Drain | None = getattr(request.app.state, "drain", None)
+
     async def body() -> AsyncIterator[bytes]:
         # Once streaming, a disconnect cancels this generator (Starlette watches for it)
-        # or fails the next send; either way the finally below stops the generation.
+        # or fails the next send; either way the finally below stops the generation. A
+        # drain that reaches its deadline cancels it too, and then it ends with an error.
+        task = asyncio.current_task()
+        if drain is not None and task is not None:
+            drain.track_stream(task)
         try:
-            if first is not None:
-                for frame in render(first):
-                    yield frame
-                async for item in items:
-                    for frame in render(item):
+            try:
+                if first is not None:
+                    for frame in render(first):
                         yield frame
-            last = trailer() if trailer is not None else b""
-            if last:
-                yield last
-        except OfframpError as exc:
-            yield sse(exc.envelope())
+                    async for item in items:
+                        for frame in render(item):
+                            yield frame
+                last = trailer() if trailer is not None else b""
+                if last:
+                    yield last
+            except OfframpError as exc:
+                yield sse(exc.envelope())
+            except asyncio.CancelledError as exc:
+                if task is None or not (exc.args and exc.args[0] == DRAIN_CUT):
+                    raise
+                task.uncancel()
+                yield sse(ShuttingDown("the server stopped before the answer ended").envelope())
+            finally:
+                await _close(items)
+            yield DONE
         finally:
-            await _close(items)
-        yield DONE
+            if drain is not None and task is not None:
+                drain.untrack_stream(task)
 
     return StreamingResponse(
         body(),

@@ -30,8 +30,7 @@ def serve(
     max_queue: Annotated[int | None, typer.Option(help="Waiting requests per model.")] = None,
 ) -> None:
     """Start the OpenAI-compatible server (default: the embedded models, 127.0.0.1:8000)."""
-    import uvicorn
-
+    from offramp import server
     from offramp.app import create_app
     from offramp.observability.logs import logging_config
 
@@ -40,14 +39,12 @@ def serve(
     for spec in load_registry(settings.config).specs:
         sources.resolve(spec.source, settings.models_dir)
     app = create_app(settings)
-    uvicorn.run(
+    server.serve(
         app,
-        host=settings.host,
-        port=settings.port,
+        settings,
         log_level=settings.log_level,
         log_config=logging_config(settings),
         access_log=False,  # offramp.access writes one line per request, with its id
-        timeout_graceful_shutdown=5,
     )
 
 

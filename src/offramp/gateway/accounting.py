@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from offramp.cache.embeddings import EmbeddingCache
 from offramp.cache.responses import ResponseCache
-from offramp.errors import OfframpError, PermissionDenied
+from offramp.errors import OfframpError, PermissionDenied, quoted
 from offramp.keys.limits import Limiter
 from offramp.keys.store import ApiKey
 from offramp.ledger.records import UsageRecord
@@ -85,7 +85,7 @@ class Accounting:
         try:
             if not key.allows(model):
                 raise PermissionDenied(
-                    f"API key {key.id} may not use model {model!r}",
+                    f"API key {key.id} may not use model {quoted(model)}",
                     param="model",
                     code="model_not_allowed",
                 )

@@ -9,7 +9,12 @@ from typing import Any
 
 import jsonschema
 
-from offramp.errors import OutputValidationFailed, UnknownParameter, UnsupportedParameter
+from offramp.errors import (
+    QUOTE_LIMIT,
+    OutputValidationFailed,
+    UnknownParameter,
+    UnsupportedParameter,
+)
 from offramp.providers.base import Capabilities
 from offramp.routing.outcome import Routed
 from offramp.routing.route import Route
@@ -153,7 +158,7 @@ def check_embed(caps: Capabilities, request: EmbedRequest) -> None:
 def check_extra(caps: Capabilities, extra: Mapping[str, Any]) -> None:
     """Fields offramp does not model go only to deployments that pass them on."""
     if extra and not caps.passthrough:
-        name = next(iter(extra))
+        name = next(iter(extra))[:QUOTE_LIMIT]
         raise UnknownParameter(f"Unrecognized request argument supplied: {name}", param=name)
 
 

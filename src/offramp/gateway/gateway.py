@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 from offramp.cache.responses import StreamAssembler, replay
-from offramp.errors import OfframpError
+from offramp.errors import DRAIN_CUT, OfframpError
 from offramp.gateway import calls
 from offramp.gateway.accounting import Accounting, Caller, Meter
 from offramp.gateway.backend import RepairedCompletion, RoutedBackend, repaired_chat
@@ -274,6 +274,10 @@ class Gateway:
                 yield item
         except OfframpError as exc:
             meter.abandon(generated, outcome, status=exc.status_code, code=exc.code or "error")
+            raise
+        except asyncio.CancelledError as exc:
+            if exc.args and exc.args[0] == DRAIN_CUT:  # the server's drain deadline
+                meter.abandon(generated, outcome, status=503, code="shutting_down")
             raise
         finally:
             await items.aclose()  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import Engine, delete, insert, select, update
 
-from offramp.errors import SessionNotFound
+from offramp.errors import SessionNotFound, quoted
 from offramp.ledger.schema import task_sessions
 
 Turn = tuple[str, str]  # (user's message, assistant's reply)
@@ -51,13 +51,17 @@ class StoredSessions:
         if found is None:
             return []
         if found[0] != owner:
-            raise SessionNotFound(f"no session {session.split(':', 1)[-1]!r}", param="session_id")
+            raise SessionNotFound(
+                f"no session {quoted(session.split(':', 1)[-1])}", param="session_id"
+            )
         return found[1][-last:] if last > 0 else []
 
     def _add(self, session: str, owner: str, user: str, assistant: str) -> None:
         found = self._row(session)
         if found is not None and found[0] != owner:
-            raise SessionNotFound(f"no session {session.split(':', 1)[-1]!r}", param="session_id")
+            raise SessionNotFound(
+                f"no session {quoted(session.split(':', 1)[-1])}", param="session_id"
+            )
         turns = [*(found[1] if found else []), (user, assistant)][-self._max_turns :]
         values = {"owner": owner, "turns": json.dumps(turns), "updated_at": time.time()}
         with self._engine.begin() as conn:

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict, deque
 from typing import Protocol
 
-from offramp.errors import SessionNotFound
+from offramp.errors import SessionNotFound, quoted
 
 Turn = tuple[str, str]  # (user's message, assistant's reply)
 
@@ -61,7 +61,9 @@ class MemorySessions:
             del self._sessions[session]
             return None
         if entry[0] != owner:
-            raise SessionNotFound(f"no session {session.split(':', 1)[-1]!r}", param="session_id")
+            raise SessionNotFound(
+                f"no session {quoted(session.split(':', 1)[-1])}", param="session_id"
+            )
         self._sessions.move_to_end(session)
         return entry[2]
 
