@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,7 +30,8 @@ class Drain:
         self.draining = False
         self.deadline: float | None = None
         self.in_flight = 0
-        self._streams: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._cut: set[asyncio.Future[Any]] = set()
         self._cut_handle: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -44,17 +46,21 @@ class Drain:
         self._cut_handle = loop.call_later(self.timeout_s, self.cut)
 
     def cut(self) -> None:
-        """End every running stream now, each with an error event."""
-        for task in list(self._streams):
+        """Stop every tracked piece of work now: streams end with an error event, whole
+        answers still being generated get 503 ``shutting_down``."""
+        for task in list(self._tasks):
+            self._cut.add(task)
             task.cancel(DRAIN_CUT)
 
-    def track_stream(self, task: asyncio.Task[object]) -> None:
-        self._streams.add(task)
-        self._idle.clear()
+    def track(self, task: asyncio.Future[Any]) -> None:
+        """Work the deadline may cut (a stream's pump, a whole answer being made)."""
+        self._tasks.add(task)
 
-    def untrack_stream(self, task: asyncio.Task[object]) -> None:
-        self._streams.discard(task)
-        self._update()
+    def untrack(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+
+    def was_cut(self, task: asyncio.Future[Any]) -> bool:
+        return task in self._cut
 
     def enter(self) -> None:
         self.in_flight += 1
@@ -66,7 +72,7 @@ class Drain:
 
     @property
     def idle(self) -> bool:
-        return self.in_flight == 0 and not self._streams
+        return self.in_flight == 0
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for no request to be left; True if none is."""

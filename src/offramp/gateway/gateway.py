@@ -294,10 +294,12 @@ def _counted(usage: Usage, delta: ChoiceDelta) -> Usage:
     return Usage(delta.prompt_tokens or usage.prompt_tokens, usage.completion_tokens + tokens)
 
 
-def _abandon_run(meter: Meter, backend: RoutedBackend | None) -> None:
-    """Record a task run the client left: finished attempts and the running one."""
+def _abandon_run(meter: Meter, backend: RoutedBackend | None, cut: bool = False) -> None:
+    """Record a request the client left (or the drain ``cut``): its finished calls and
+    what the running one has generated."""
+    status, code = (503, "shutting_down") if cut else (499, "client_closed")
     if backend is None:
-        meter.abandon()
+        meter.abandon(status=status, code=code)
         return
     spent = [*backend.outcomes]
     usage = Usage(
@@ -306,7 +308,7 @@ def _abandon_run(meter: Meter, backend: RoutedBackend | None) -> None:
         + backend.partial.completion_tokens,
     )
     price = spent[-1] if spent else None
-    meter.abandon(usage, price)
+    meter.abandon(usage, price, status=status, code=code)
 
 
 def _cache_outcome(route: Route, name: str) -> Outcome:
@@ -326,8 +328,8 @@ def _metered(
         made = backend()
         meter.fail(exc, made.outcomes if made is not None else ())
         raise
-    except asyncio.CancelledError:
-        _abandon_run(meter, backend())
+    except asyncio.CancelledError as exc:
+        _abandon_run(meter, backend(), cut=bool(exc.args) and exc.args[0] == DRAIN_CUT)
         raise
 
 
