@@ -11,11 +11,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from offramp.api import admin, admin_keys, batch, errors, health, metrics, tasks
+from offramp.api.anthropic import errors as anthropic_errors
+from offramp.api.anthropic import routes as anthropic_messages
 from offramp.api.caller import caller_of
 from offramp.api.context import RequestContext
 from offramp.api.drain import Drain, DrainGate
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
+from offramp.api.responses_api import routes as responses
 from offramp.api.streaming import ClientGone
 from offramp.gateway.backing import Backing
 from offramp.gateway.gateway import Gateway
@@ -86,13 +89,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     app.state.drain = Drain(settings.drain_timeout_s)
     app.state.started = int(time.time())
     app.state.ready = False
-    errors.install(app)
+    errors.install(app, [errors.Dialect(anthropic_errors.PREFIX, anthropic_errors.envelope)])
 
     @app.exception_handler(ClientGone)
     async def _gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening any more
 
-    for module in (chat, completions, embeddings, health, admin, admin_keys, metrics):
+    doors = (chat, completions, embeddings, responses, anthropic_messages)
+    for module in (*doors, health, admin, admin_keys, metrics):
         app.include_router(module.router)
     for module in (models, tasks, batch):  # a key, with auth on
         app.include_router(module.router, dependencies=[Depends(caller_of)])

@@ -13,6 +13,8 @@
     │   ├── ModelNotFound             404  code=model_not_found
     │   ├── TaskNotFound              404  code=task_not_found
     │   ├── SessionNotFound           404  code=session_not_found (unknown, expired or another key's)
+    │   ├── ResponseNotFound          404  code=response_not_found (a stored response: unknown,
+    │   │                                  deleted, expired or another key's)
     │   ├── RouteNotFound             404  code=not_found (no such path)
     │   ├── MethodNotAllowed          405  code=method_not_allowed
     │   ├── RequestTimeout            408  code=request_timeout (a body that stopped arriving)
@@ -181,6 +183,13 @@ class SessionNotFound(ClientError):
 
     status_code = 404
     code = "session_not_found"
+
+
+class ResponseNotFound(ClientError):
+    """No stored response of that id belongs to the caller (it may be another key's)."""
+
+    status_code = 404
+    code = "response_not_found"
 
 
 class RouteNotFound(ClientError):

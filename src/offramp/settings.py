@@ -184,6 +184,14 @@ class Settings(BaseSettings):
         "ledger database (shared by replicas) and belong to the key and end user that "
         "started them.",
     )
+    stored_response_ttl_s: float = Field(
+        default=30 * 86400.0,
+        gt=0,
+        description="How long a response of `/v1/responses` made with `store: true` (the "
+        "default) can be retrieved or continued with `previous_response_id` (30 days, as "
+        "OpenAI). Stored responses live in the ledger database and belong to the key that "
+        "made them.",
+    )
     batch_concurrency: int = Field(
         default=4, ge=1, description="Requests of one `/v1/batch` call that run at once."
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from offramp.gateway.backing import Backing
 from offramp.gateway.gateway import Gateway
 from offramp.gateway.runtime import Runtime
+from offramp.ledger.responses import StoredResponses
 from offramp.local.pool import ModelPool
 from offramp.tasks.engine import TaskEngine
 
@@ -31,3 +33,10 @@ def tasks_of(request: Request) -> TaskEngine:
     engine = gateway_of(request).tasks
     assert engine is not None, "the app always builds its task engine"
     return engine
+
+
+def stored_responses_of(request: Request) -> StoredResponses:
+    """Where the Responses API keeps responses (the ledger database, open once serving)."""
+    backing: Backing = request.app.state.backing
+    assert backing.responses is not None, "the app opens its ledger before serving"
+    return backing.responses

@@ -1,10 +1,13 @@
-"""One place that turns every failure into OpenAI's error envelope with the right status."""
+"""One place that turns every failure into its error envelope with the right status:
+OpenAI's, or that of another API (a ``Dialect``) on the paths it serves."""
 
 from __future__ import annotations
 
 import logging
 import math
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,12 +28,27 @@ from offramp.errors import (
 log = logging.getLogger(__name__)
 
 
-def error_response(error: OfframpError) -> JSONResponse:
-    """The HTTP response for ``error`` (Retry-After where the error names a wait)."""
+@dataclass(frozen=True)
+class Dialect:
+    """An API with an error envelope of its own: the path prefix it serves, and the status
+    and body it gives an error."""
+
+    prefix: str
+    render: Callable[[OfframpError], tuple[int, dict[str, Any]]]
+
+
+def _openai(error: OfframpError) -> tuple[int, dict[str, Any]]:
+    return error.status_code, error.envelope()
+
+
+def error_response(error: OfframpError, dialect: Dialect | None = None) -> JSONResponse:
+    """The HTTP response for ``error`` (Retry-After where the error names a wait), in
+    ``dialect``'s envelope or OpenAI's."""
     headers = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
+    status, body = (dialect.render if dialect is not None else _openai)(error)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def validation_error(exc: RequestValidationError) -> ClientError:
@@ -106,24 +124,30 @@ def http_error(request: Request, exc: StarletteHTTPException) -> OfframpError:
     return error
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that render every error as the OpenAI envelope."""
+def install(app: FastAPI, dialects: Sequence[Dialect] = ()) -> None:
+    """Register the handlers that render every error as the OpenAI envelope, or as the
+    envelope of the dialect whose prefix the request's path starts with."""
+
+    def respond(request: Request, error: OfframpError) -> JSONResponse:
+        path = request.url.path
+        dialect = next((d for d in dialects if path.startswith(d.prefix)), None)
+        return error_response(error, dialect)
 
     @app.exception_handler(OfframpError)
-    async def _offramp(_: Request, exc: OfframpError) -> JSONResponse:
+    async def _offramp(request: Request, exc: OfframpError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("request failed: %s", exc.message)
-        return error_response(exc)
+        return respond(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(exc))
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return respond(request, validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(http_error(request, exc))
+        return respond(request, http_error(request, exc))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return error_response(OfframpError(f"internal error: {type(exc).__name__}"))
+        return respond(request, OfframpError(f"internal error: {type(exc).__name__}"))

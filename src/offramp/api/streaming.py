@@ -64,18 +64,32 @@ def sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+def sse_event(name: str, payload: dict[str, Any]) -> bytes:
+    """A frame with an ``event:`` line, as the Responses and Messages APIs send them."""
+    return b"event: " + name.encode() + b"\n" + sse(payload)
+
+
+def _error_frames(error: OfframpError) -> list[bytes]:
+    return [sse(error.envelope())]
+
+
 async def start_sse(
     request: Request,
     items: AsyncIterator[T],
     render: Callable[[T], list[bytes]],
     headers: dict[str, str] | None = None,
     trailer: Callable[[], bytes] | None = None,
+    *,
+    failed: Callable[[OfframpError], list[bytes]] = _error_frames,
+    done: bytes = DONE,
 ) -> StreamingResponse:
     """Produce the first item now (errors become plain HTTP errors), then stream the rest.
 
     ``render`` turns each item into zero or more SSE frames; the stream ends with
-    ``trailer()`` (if given and the stream succeeded) and ``data: [DONE]``, or with an
-    error event and ``[DONE]`` if it fails midway or the server's drain deadline cuts it.
+    ``trailer()`` (if given and the stream succeeded) and ``done`` (``data: [DONE]``), or
+    with the frames ``failed(error)`` renders (OpenAI's error envelope unless given) and
+    ``done`` if it fails midway or the server's drain deadline cuts it. APIs whose streams
+    end with a closing event of their own pass ``done=b""``.
     The items are read by a task of their own (the pump), so a drain can stop them
     without touching the response's own task.
     """
@@ -99,10 +113,12 @@ async def start_sse(
             if last:
                 yield last
         except OfframpError as exc:
-            yield sse(exc.envelope())
+            for frame in failed(exc):
+                yield frame
         finally:
             pump.stop()
-        yield DONE
+        if done:
+            yield done
 
     return StreamingResponse(
         body(),

@@ -22,6 +22,7 @@ from offramp.keys.auth import KeyResolver
 from offramp.keys.limits import Limiter, MemoryLimiter, RedisLimiter
 from offramp.keys.store import KeyStore
 from offramp.ledger.records import UsageRecord
+from offramp.ledger.responses import StoredResponses
 from offramp.ledger.sessions import StoredSessions
 from offramp.ledger.store import insert_usage, open_engine
 from offramp.ledger.writer import LedgerWriter
@@ -42,6 +43,7 @@ class Backing:
         self.settings = settings
         self.engine: Engine | None = None
         self.keys: KeyResolver | None = None
+        self.responses: StoredResponses | None = None  # the Responses API's, once open
         self.sessions = Sessions(
             MemorySessions(settings.task_sessions, settings.task_session_ttl_s)
         )
@@ -70,6 +72,7 @@ class Backing:
         """Open (and migrate) the ledger, start its writer, set up keys and limits."""
         self.engine = await asyncio.to_thread(open_engine, self.settings)
         self.sessions.store = StoredSessions(self.engine, self.settings.task_session_ttl_s)
+        self.responses = StoredResponses(self.engine, self.settings.stored_response_ttl_s)
         self.writer.start()
         store = KeyStore(self.engine)
         if self.settings.auth:

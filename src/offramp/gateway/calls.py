@@ -15,7 +15,7 @@ from offramp.errors import (
     UnknownParameter,
     UnsupportedParameter,
 )
-from offramp.providers.base import Capabilities
+from offramp.providers.base import Capabilities, Provider
 from offramp.routing.outcome import Routed
 from offramp.routing.route import Route
 from offramp.routing.router import Router
@@ -70,6 +70,23 @@ async def stream_chat(
         _chat_hint(request),
         lambda caps: check_chat(caps, shape(request, caps)),
         lambda provider: provider.stream_chat(shape(request, provider.capabilities)),
+    )
+
+
+async def count_tokens(router: Router, route: Route, request: ChatRequest) -> Routed[int]:
+    """The prompt tokens of ``request`` on the first deployment of ``route`` that takes it
+    (its own count, or an estimate from characters where it cannot count)."""
+
+    async def counted(provider: Provider) -> int:
+        tokens = await provider.count_chat_tokens(request)
+        return prompt_estimate(request) if tokens is None else tokens
+
+    return await router.call(
+        route,
+        request.model,
+        _chat_hint(request),
+        lambda caps: check_chat(caps, request),
+        counted,
     )
 
 

@@ -71,10 +71,14 @@ class Gateway:
 
     # -- chat and text completions -------------------------------------------------
 
-    async def chat(self, caller: Caller, request: ChatRequest) -> RepairedCompletion:
+    async def chat(
+        self, caller: Caller, request: ChatRequest, endpoint: str = "chat"
+    ) -> RepairedCompletion:
         """A whole chat answer, from the cache or the route; JSON output is validated and
-        repaired; one record for all its generations, each at its deployment's price."""
-        meter = await self.accounting.begin(caller, "chat", request.model, request.user, False)
+        repaired; one record for all its generations, each at its deployment's price.
+        ``endpoint`` names the door in the record and metrics (``responses``, ``messages``
+        for the APIs that translate to chat)."""
+        meter = await self.accounting.begin(caller, endpoint, request.model, request.user, False)
         backend: RoutedBackend | None = None
         with _metered(meter, lambda: backend):
             route = self._resolve(meter, request.model, "chat")
@@ -89,10 +93,23 @@ class Gateway:
         return done
 
     async def stream_chat(
-        self, caller: Caller, request: ChatRequest
+        self, caller: Caller, request: ChatRequest, endpoint: str = "chat"
     ) -> Routed[AsyncIterator[StreamItem]]:
         """A streamed chat answer; a cached one is replayed as a stream."""
-        return await self._stream(caller, "chat", request)
+        return await self._stream(caller, endpoint, request)
+
+    async def count_tokens(
+        self, caller: Caller, request: ChatRequest, endpoint: str = "count_tokens"
+    ) -> int:
+        """The prompt tokens of ``request`` as the route's deployment counts them (an
+        estimate from its characters where the deployment cannot count without
+        generating). Key policy and limits apply; one record, with no tokens billed."""
+        meter = await self.accounting.begin(caller, endpoint, request.model, request.user, False)
+        with _metered(meter):
+            route = self._resolve(meter, request.model, "chat")
+            routed = await calls.count_tokens(self._router, route, request)
+        await meter.finish(Usage(), routed.outcome)
+        return routed.value
 
     async def complete(
         self, caller: Caller, requests: list[CompletionRequest]

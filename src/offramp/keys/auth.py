@@ -22,7 +22,8 @@ class KeyResolver:
         """The live key for ``secret``; AuthenticationFailed if missing, unknown or revoked."""
         if not secret:
             raise AuthenticationFailed(
-                "You didn't provide an API key. Pass it as 'Authorization: Bearer KEY'."
+                "You didn't provide an API key. Pass it as 'Authorization: Bearer KEY' "
+                "or 'x-api-key: KEY'."
             )
         now = time.monotonic()
         entry = self._seen.get(secret)

@@ -95,10 +95,28 @@ def _task_runs(conn: Connection) -> None:
     ).create(conn)
 
 
+def _stored_responses(conn: Connection) -> None:
+    """Responses of the Responses API kept for retrieval and continuation, per key."""
+    table = Table(
+        "offramp_responses",
+        MetaData(),
+        Column("id", String(64), primary_key=True),
+        Column("owner", String(32), nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("model", String(128), nullable=False),
+        Column("previous_id", String(64)),
+        Column("response", Text, nullable=False),
+        Column("context", Text, nullable=False),
+    )
+    table.create(conn)
+    Index("ix_offramp_responses_created_at", table.c.created_at).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_usage", _usage_table),
     ("0002_api_keys", _api_keys_table),
     ("0003_task_runs", _task_runs),
+    ("0004_stored_responses", _stored_responses),
 )
 
 

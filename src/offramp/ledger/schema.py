@@ -41,6 +41,18 @@ task_sessions = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+stored_responses = Table(
+    "offramp_responses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(32), nullable=False),  # key id ("" with auth off)
+    Column("created_at", Float, nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("previous_id", String(64)),
+    Column("response", Text, nullable=False),  # JSON: the response object
+    Column("context", Text, nullable=False),  # JSON: every input item it saw, oldest first
+)
+
 api_keys = Table(
     "offramp_api_keys",
     metadata,

@@ -47,6 +47,10 @@ class AdmittedModel(Provider):
             self._name, self.capabilities.concurrency, self._provider.stream_complete(request)
         )
 
+    async def count_chat_tokens(self, request: ChatRequest) -> int | None:
+        # tokenising takes no generation slot, so it does not queue
+        return await self._provider.count_chat_tokens(request)
+
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         with self._admission.slot(self._name, self.capabilities.concurrency):
             return await self._provider.embed(request)

@@ -61,6 +61,11 @@ class Provider:
         """Stream a raw text continuation, then one StreamEnd."""
         raise self._unsupported("completions")
 
+    async def count_chat_tokens(self, request: ChatRequest) -> int | None:
+        """The prompt tokens ``request`` would take on this model, tools and all; None
+        when the backend cannot count them without generating."""
+        return None
+
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         """Embed every text of ``request``; vectors are L2-normalised."""
         raise self._unsupported("embeddings")

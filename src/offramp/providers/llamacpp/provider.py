@@ -132,20 +132,16 @@ class LlamaCppProvider(Provider):
         """Tokens ``text`` takes as a raw prompt."""
         return len(self.engine.tokenize(text, add_special=self._add_bos, parse_special=False))
 
+    async def count_chat_tokens(self, request: ChatRequest) -> int:
+        return len(self._chat_prompt(request))
+
     # ----- planning -------------------------------------------------------------------
 
     def _plan_chat(self, request: ChatRequest) -> _Plan:
         tools_active = bool(request.tools) and request.tool_choice.mode != "none"
         grammar = self._chat_grammar(request, tools_active)
-        prompt: list[int] = []
-        for segment in self._formatter.render(request):
-            prompt += self.engine.tokenize(
-                segment.text,
-                add_special=self._add_bos and not prompt,
-                parse_special=segment.control,
-            )
         return self._plan(
-            prompt,
+            self._chat_prompt(request),
             request.sampling,
             request.n,
             grammar,
@@ -153,6 +149,17 @@ class LlamaCppProvider(Provider):
             tools_active,
             "messages",
         )
+
+    def _chat_prompt(self, request: ChatRequest) -> list[int]:
+        """The conversation (and the tools it may call) as the model reads it, tokenised."""
+        prompt: list[int] = []
+        for segment in self._formatter.render(request):
+            prompt += self.engine.tokenize(
+                segment.text,
+                add_special=self._add_bos and not prompt,
+                parse_special=segment.control,
+            )
+        return prompt
 
     def _plan_completion(self, request: CompletionRequest) -> _Plan:
         prompt = self.engine.tokenize(
