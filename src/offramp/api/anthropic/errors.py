@@ -2,7 +2,9 @@
 
 ``{"type": "error", "error": {"type", "message"}}`` with Anthropic's status codes: the
 error tree's status picks the type; a full queue or a draining server (503) is
-Anthropic's ``overloaded_error`` with its 529, which its clients retry.
+Anthropic's ``overloaded_error`` with its 529, which its clients retry. The envelope has
+no ``param``, so the field at fault leads the message, as in Anthropic's own
+(``messages[0].content[1]: ...``).
 """
 
 from __future__ import annotations
@@ -35,5 +37,8 @@ def error_type(error: OfframpError) -> str:
 
 def envelope(error: OfframpError) -> tuple[int, dict[str, Any]]:
     """The status and body of ``error`` as Anthropic's API would answer it."""
-    body = {"type": "error", "error": {"type": error_type(error), "message": error.message}}
+    message = error.message
+    if error.param and error.param not in message:
+        message = f"{error.param}: {message}"
+    body = {"type": "error", "error": {"type": error_type(error), "message": message}}
     return status_of(error), body

@@ -44,6 +44,8 @@ class ToolUseBlock(_Wire):
     name: str
     input: dict[str, Any]
     cache_control: dict[str, Any] | None = None
+    caller: dict[str, Any] | None = None  # echoed back from a response; changes nothing
+    toolset_name: str | None = None
 
 
 def _text_tag(value: Any) -> str:
@@ -117,6 +119,18 @@ class Metadata(_Wire):
     user_id: EndUser | None = None
 
 
+class JsonOutputFormat(_Wire):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(_Wire):
+    """Structured output (``format``); ``effort`` is accepted and changes nothing here."""
+
+    format: JsonOutputFormat | None = None
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+
+
 class CountTokensRequest(BaseModel):
     """``POST /v1/messages/count_tokens``: the conversation and tools, no sampling."""
 
@@ -127,6 +141,8 @@ class CountTokensRequest(BaseModel):
     system: str | list[TextBlock] | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoiceParam | None = None
+    output_config: OutputConfig | None = None
+    cache_control: dict[str, Any] | None = None  # accepted, changes nothing
 
 
 class MessagesRequest(CountTokensRequest):

@@ -30,6 +30,7 @@ from offramp.types import (
     CompletionResult,
     FinishReason,
     Message,
+    OutputFormat,
     Sampling,
     ToolCall,
     ToolChoice,
@@ -59,6 +60,7 @@ def chat_request(body: MessagesRequest) -> ChatRequest:
             max_tokens=body.max_tokens,
             stop=tuple(body.stop_sequences or ()),
         ),
+        output=_output(body),
         tools=tools,
         tool_choice=_tool_choice(body.tool_choice, tools),
         user=body.metadata.user_id if body.metadata is not None else None,
@@ -73,10 +75,19 @@ def count_request(body: CountTokensRequest) -> ChatRequest:
     return ChatRequest(
         model=body.model,
         messages=_conversation(body),
+        output=_output(body),
         tools=tools,
         tool_choice=_tool_choice(body.tool_choice, tools),
         extra=dict(body.model_extra or {}),
     )
+
+
+def _output(body: CountTokensRequest) -> OutputFormat:
+    """``output_config.format``: the answer's text is JSON following the schema."""
+    config = body.output_config
+    if config is None or config.format is None:
+        return OutputFormat()
+    return OutputFormat("json_schema", config.format.schema_, "output")
 
 
 def _conversation(body: CountTokensRequest) -> tuple[Message, ...]:
