@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -56,7 +57,7 @@ prompt:
   user: "Give one word about {{ input.subject }}."
 examples: [{subject: rain}]
 """
-CHAT = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 2}
+CHAT: dict[str, Any] = {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 2}
 
 
 @contextmanager
@@ -117,6 +118,11 @@ def doors(model: str = "gpt-4o-mini") -> dict[str, tuple[str, dict[str, Any]]]:
             "/v1/batch",
             {"requests": [{"type": "task", "task": "word", "body": task_input}]},
         ),
+        "responses": ("/v1/responses", {"model": model, "input": "Hi", "max_output_tokens": 2}),
+        "messages": ("/v1/messages", {"model": model, **CHAT}),
+        "messages count_tokens": (
+            "/v1/messages/count_tokens", {"model": model, "messages": CHAT["messages"]}
+        ),
         "task": ("/v1/tasks/word", task_input),
         "task with model override": ("/v1/tasks/word", {**task_input, "model": model}),
         "task stream": ("/v1/tasks/word?stream=true", task_input),
@@ -124,8 +130,11 @@ def doors(model: str = "gpt-4o-mini") -> dict[str, tuple[str, dict[str, Any]]]:
 
 
 def status_of(response: httpx.Response) -> tuple[int, str | None]:
-    """(status, error code) of a response, or of the single item of a batch."""
+    """(status, error code) of a response, or of the single item of a batch (Anthropic's
+    envelope names the error type only)."""
     body = response.json()
+    if body.get("type") == "error":
+        return response.status_code, body["error"]["type"]
     if response.status_code == 200 and body.get("object") == "batch.result":
         [item] = body["results"]
         error = item["body"].get("error") if item["status_code"] >= 400 else None
@@ -164,10 +173,16 @@ def test_an_embedding_only_key_is_refused_at_every_chat_door(
         refused_override = status_of(post(server, key, *doors("priced-chat")["task"]))
         rows = wait_for_rows(server.settings, 1 + len(refused) + 1)  # type: ignore[attr-defined]
     assert embedded.status_code == 200
-    assert refused == {name: (403, "model_not_allowed") for name in refused}
+    anthropic_doors = {"messages", "messages count_tokens"}
+    assert refused == {
+        name: (403, "permission_error" if name in anthropic_doors else "model_not_allowed")
+        for name in refused
+    }
     assert refused_override == (403, "model_not_allowed")
     assert sorted(r.status for r in rows) == [200] + [403] * (len(refused) + 1)
-    assert {r.endpoint for r in rows if r.status == 403} == {"chat", "completions", "task"}
+    assert {r.endpoint for r in rows if r.status == 403} == {
+        "chat", "completions", "task", "responses", "messages", "count_tokens"
+    }  # fmt: skip
 
 
 def test_a_3_rpm_key_gets_429_on_the_4th_request_whichever_doors_it_used(
@@ -257,19 +272,36 @@ def test_every_answered_request_is_one_ledger_row_with_its_cost(
         answered += 2  # the batch itself is not a request of its own
         assert post(server, key, "/v1/tasks/word", {"input": {"subject": "sky"}}).status_code == 200
         answered += 1
+        client.responses.create(model="priced-chat", input="Hi", max_output_tokens=2)
+        answered += 1
+        assert list(client.responses.create(model="priced-chat", input="Hi", max_output_tokens=2,
+                                            stream=True))  # fmt: skip
+        answered += 1
+        claude = anthropic.Anthropic(base_url=server.base_url, api_key=key, max_retries=0)
+        claude.messages.create(model="priced-chat", **CHAT)
+        answered += 1
+        with claude.messages.stream(model="priced-chat", **CHAT) as stream:
+            assert list(stream)
+        answered += 1
+        counted = claude.messages.count_tokens(model="gpt-4o-mini", messages=CHAT["messages"])
+        answered += 1
         rows = wait_for_rows(server.settings, answered)  # type: ignore[attr-defined]
         time.sleep(0.5)
         rows = ledger_rows(server.settings)  # type: ignore[attr-defined]
     assert len(rows) == answered and all(r.status == 200 for r in rows)
     assert len({r.request_id for r in rows}) == answered
     priced = [r for r in rows if r.route == "priced-chat"]
-    assert len(priced) == 4
+    assert len(priced) == 8
     for row in priced:
         expected = (row.prompt_tokens + row.completion_tokens) * 0.01
         assert row.cost_usd == pytest.approx(expected) and row.completion_tokens > 0
     assert sorted(r.endpoint for r in rows) == sorted(
-        ["chat", "chat", "completions", "embeddings", "chat", "task", "task"]
-    )
+        ["chat", "chat", "completions", "embeddings", "chat", "task", "task", "responses",
+         "responses", "messages", "messages", "count_tokens"]
+    )  # fmt: skip
+    [count_row] = [r for r in rows if r.endpoint == "count_tokens"]
+    assert counted.input_tokens > 0 and count_row.cost_usd == 0
+    assert count_row.prompt_tokens == count_row.completion_tokens == 0
 
 
 @contextmanager
@@ -323,6 +355,32 @@ def test_a_task_session_belongs_to_the_key_that_started_it(
     assert "4711" not in stolen.text
     assert stolen_stream.status_code == 404
     assert again.status_code == 200
+
+
+def test_a_stored_response_belongs_to_the_key_that_made_it(
+    settings: Settings, pool: ModelPool, tmp_path: Path
+) -> None:
+    with gateway_server(settings, pool, tmp_path) as server:
+        owner, other = make_key(server), make_key(server)
+        made = post(server, owner, "/v1/responses",
+                    {"model": "gpt-4o-mini", "input": "my secret is 4711",
+                     "max_output_tokens": 2}).json()  # fmt: skip
+        mine = openai.OpenAI(base_url=server.base_url + "/v1", api_key=owner, max_retries=0)
+        theirs = openai.OpenAI(base_url=server.base_url + "/v1", api_key=other, max_retries=0)
+        refused = []
+        for attempt in (
+            lambda: theirs.responses.retrieve(made["id"]),
+            lambda: theirs.responses.input_items.list(made["id"]),
+            lambda: theirs.responses.delete(made["id"]),
+            lambda: theirs.responses.create(model="gpt-4o-mini", input="and?",
+                                            previous_response_id=made["id"], max_output_tokens=2),
+        ):  # fmt: skip
+            with pytest.raises(openai.NotFoundError) as caught:
+                attempt()
+            refused.append(caught.value)
+        still_mine = mine.responses.retrieve(made["id"])
+    assert still_mine.id == made["id"]
+    assert all("4711" not in str(e.body) for e in refused)
 
 
 def test_unknown_model_names_do_not_grow_the_metrics(
