@@ -38,9 +38,7 @@ def claude(server: ServerThread) -> anthropic.Anthropic:
 
 
 def test_create_answers_with_usage(claude: anthropic.Anthropic) -> None:
-    message = claude.messages.create(
-        model=MODEL, max_tokens=4, system="Be brief.", messages=HI
-    )
+    message = claude.messages.create(model=MODEL, max_tokens=4, system="Be brief.", messages=HI)
     assert message.type == "message" and message.role == "assistant"
     assert message.model == MODEL and message.id.startswith("msg_")
     [block] = message.content

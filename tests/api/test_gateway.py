@@ -121,7 +121,8 @@ def doors(model: str = "gpt-4o-mini") -> dict[str, tuple[str, dict[str, Any]]]:
         "responses": ("/v1/responses", {"model": model, "input": "Hi", "max_output_tokens": 2}),
         "messages": ("/v1/messages", {"model": model, **CHAT}),
         "messages count_tokens": (
-            "/v1/messages/count_tokens", {"model": model, "messages": CHAT["messages"]}
+            "/v1/messages/count_tokens",
+            {"model": model, "messages": CHAT["messages"]},
         ),
         "task": ("/v1/tasks/word", task_input),
         "task with model override": ("/v1/tasks/word", {**task_input, "model": model}),

@@ -82,8 +82,13 @@ def test_stream_sends_openai_event_sequence(client: openai.OpenAI) -> None:
 
 def test_stream_helper_assembles_the_final_response(client: openai.OpenAI) -> None:
     with client.responses.stream(
-        model=MODEL, input="Weather in Oslo?", tools=[WEATHER], tool_choice="required",
-        max_output_tokens=40, temperature=0, store=False,
+        model=MODEL,
+        input="Weather in Oslo?",
+        tools=[WEATHER],
+        tool_choice="required",
+        max_output_tokens=40,
+        temperature=0,
+        store=False,
     ) as stream:
         deltas = [e.delta for e in stream if e.type == "response.function_call_arguments.delta"]
         final = stream.get_final_response()
