@@ -212,3 +212,15 @@ def test_x_api_key_authenticates_with_auth_on(
             bad.messages.create(model=MODEL, max_tokens=2, messages=HI)
     assert counted.input_tokens > 5
     assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+
+
+def test_errors_before_the_route_also_take_anthropics_envelope(server: ServerThread) -> None:
+    too_big = {"model": MODEL, "max_tokens": 2, "messages": [
+        {"role": "user", "content": "x" * (9 * 1024 * 1024)}]}  # fmt: skip
+    refused = httpx.post(server.base_url + "/v1/messages", json=too_big, timeout=60)
+    nowhere = httpx.post(server.base_url + "/v1/messages/nothing", json={}, timeout=60)
+    assert refused.status_code == 413
+    assert refused.json()["error"]["type"] == "request_too_large"
+    assert nowhere.status_code == 404
+    assert nowhere.json() == {"type": "error", "error": {
+        "type": "not_found_error", "message": "no endpoint at '/v1/messages/nothing'"}}  # fmt: skip

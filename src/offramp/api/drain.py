@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from offramp.api.errors import error_response
+from offramp.api.errors import response_in
 from offramp.errors import DRAIN_CUT, ShuttingDown
 
 _ALWAYS_OPEN = frozenset({"/health", "/ready", "/metrics"})
@@ -107,7 +107,7 @@ class DrainGate:
             await self.app(scope, receive, send)
             return
         if self.drain.draining:
-            response = error_response(ShuttingDown("the server is shutting down; retry"))
+            response = response_in(scope, ShuttingDown("the server is shutting down; retry"))
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from offramp.api.responses import JSONResponse
 from offramp.errors import (
@@ -124,14 +125,22 @@ def http_error(request: Request, exc: StarletteHTTPException) -> OfframpError:
     return error
 
 
+def response_in(scope: Scope, error: OfframpError) -> JSONResponse:
+    """The response for ``error`` in the envelope of the request at ``scope`` (the
+    dialect ``install`` registered for its path, else OpenAI's); middleware uses this."""
+    app = scope.get("app")
+    dialects: Sequence[Dialect] = getattr(getattr(app, "state", None), "error_dialects", ())
+    path = str(scope.get("path", ""))
+    return error_response(error, next((d for d in dialects if path.startswith(d.prefix)), None))
+
+
 def install(app: FastAPI, dialects: Sequence[Dialect] = ()) -> None:
     """Register the handlers that render every error as the OpenAI envelope, or as the
     envelope of the dialect whose prefix the request's path starts with."""
+    app.state.error_dialects = tuple(dialects)
 
     def respond(request: Request, error: OfframpError) -> JSONResponse:
-        path = request.url.path
-        dialect = next((d for d in dialects if path.startswith(d.prefix)), None)
-        return error_response(error, dialect)
+        return response_in(request.scope, error)
 
     @app.exception_handler(OfframpError)
     async def _offramp(request: Request, exc: OfframpError) -> JSONResponse:

@@ -7,7 +7,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from offramp.api.errors import error_response
+from offramp.api.errors import response_in
 from offramp.errors import PayloadTooLarge, RequestTimeout
 
 
@@ -38,7 +38,7 @@ class BodySizeLimit:
             except TimeoutError:
                 # a body that stops arriving would hold the connection forever
                 error = RequestTimeout(f"the body did not arrive within {self.read_timeout_s:g}s")
-                await error_response(error)(scope, receive, send)
+                await response_in(scope, error)(scope, receive, send)
                 return
             if message["type"] != "http.request":
                 return  # the client left before sending its body
@@ -65,4 +65,4 @@ class BodySizeLimit:
         error = PayloadTooLarge(
             f"The request body is {size} bytes or more; the limit is {self.max_bytes} bytes."
         )
-        await error_response(error)(scope, receive, send)
+        await response_in(scope, error)(scope, receive, send)
