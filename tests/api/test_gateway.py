@@ -384,6 +384,35 @@ def test_a_stored_response_belongs_to_the_key_that_made_it(
     assert all("4711" not in str(e.body) for e in refused)
 
 
+def test_the_cache_and_metrics_hold_at_the_responses_and_messages_doors(
+    settings: Settings, pool: ModelPool, tmp_path: Path
+) -> None:
+    with gateway_server(settings, pool, tmp_path, cache=True) as server:
+        key = make_key(server)
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key=key, max_retries=0)
+        ask = {"model": "gpt-4o-mini", "input": "Say hi.", "max_output_tokens": 3,
+               "temperature": 0, "store": False}  # fmt: skip
+        first = client.responses.create(**ask)
+        again = client.responses.create(**ask)
+        claude = anthropic.Anthropic(base_url=server.base_url, api_key=key, max_retries=0)
+        said = claude.messages.create(model="claude-3-5-haiku-latest", **CHAT,
+                                      extra_body={"temperature": 0})  # fmt: skip
+        replayed = claude.messages.with_raw_response.create(
+            model="claude-3-5-haiku-latest", **CHAT, extra_body={"temperature": 0}
+        )
+        rows = wait_for_rows(server.settings, 4)  # type: ignore[attr-defined]
+        metrics = httpx.get(server.base_url + "/metrics").text
+    assert again.output_text == first.output_text
+    assert replayed.parse().content[0].text == said.content[0].text
+    assert replayed.headers["x-offramp-deployment"] == "cache"
+    assert [(r.endpoint, r.cache_hit) for r in rows] == [
+        ("responses", False), ("responses", True), ("messages", False), ("messages", True)
+    ]  # fmt: skip
+    for endpoint, model in (("responses", "gpt-4o-mini"), ("messages", "claude-3-5-haiku-latest")):
+        line = f'offramp_requests_total{{endpoint="{endpoint}",model="{model}",status="200"}} 2.0'
+        assert line in metrics
+
+
 def test_unknown_model_names_do_not_grow_the_metrics(
     settings: Settings, pool: ModelPool, tmp_path: Path
 ) -> None:
