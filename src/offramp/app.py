@@ -18,7 +18,7 @@ from offramp.api.context import RequestContext
 from offramp.api.drain import Drain, DrainGate
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
-from offramp.api.responses_api import routes as responses
+from offramp.api.responses_api import routes as responses_api
 from offramp.api.streaming import ClientGone
 from offramp.gateway.backing import Backing
 from offramp.gateway.gateway import Gateway
@@ -95,7 +95,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     async def _gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening any more
 
-    doors = (chat, completions, embeddings, responses, anthropic_messages)
+    doors = (chat, completions, embeddings, responses_api, anthropic_messages)
     for module in (*doors, health, admin, admin_keys, metrics):
         app.include_router(module.router)
     for module in (models, tasks, batch):  # a key, with auth on

@@ -7,7 +7,7 @@ from fastapi import Request
 from offramp.gateway.backing import Backing
 from offramp.gateway.gateway import Gateway
 from offramp.gateway.runtime import Runtime
-from offramp.ledger.responses import StoredResponses
+from offramp.ledger.stored_responses import StoredResponses
 from offramp.local.pool import ModelPool
 from offramp.tasks.engine import TaskEngine
 

@@ -22,9 +22,9 @@ from offramp.keys.auth import KeyResolver
 from offramp.keys.limits import Limiter, MemoryLimiter, RedisLimiter
 from offramp.keys.store import KeyStore
 from offramp.ledger.records import UsageRecord
-from offramp.ledger.responses import StoredResponses
 from offramp.ledger.sessions import StoredSessions
 from offramp.ledger.store import insert_usage, open_engine
+from offramp.ledger.stored_responses import StoredResponses
 from offramp.ledger.writer import LedgerWriter
 from offramp.local.admission import Admission
 from offramp.observability.metrics import Gauges, Metrics

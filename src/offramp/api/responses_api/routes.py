@@ -25,7 +25,7 @@ from offramp.api.routing_headers import routing_headers
 from offramp.api.streaming import start_sse, until_disconnect
 from offramp.cache.responses import StreamAssembler
 from offramp.gateway.accounting import Caller
-from offramp.ledger.responses import StoredResponse, StoredResponses
+from offramp.ledger.stored_responses import StoredResponse, StoredResponses
 from offramp.types import CompletionResult, StreamEnd, StreamItem
 
 router = APIRouter()
