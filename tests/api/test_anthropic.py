@@ -76,6 +76,7 @@ def test_raw_stream_has_ping_and_no_done_marker(server: ServerThread) -> None:
     names = [line.split(": ", 1)[1] for line in raw.splitlines() if line.startswith("event: ")]
     assert names[:2] == ["message_start", "ping"] and names[-1] == "message_stop"
     assert "[DONE]" not in raw
+    assert raw.rstrip().splitlines()[-1].startswith(": x-offramp-cost-usd=")  # a comment
 
 
 def test_tool_use_with_a_named_tool_then_its_result(claude: anthropic.Anthropic) -> None:

@@ -268,3 +268,10 @@ def test_unknown_model_and_unknown_response_are_404(client: openai.OpenAI) -> No
         client.responses.input_items.list("resp_missing")
     with pytest.raises(openai.NotFoundError):
         client.responses.delete("resp_missing")
+
+
+def test_a_stored_response_is_not_replayed_as_a_stream(client: openai.OpenAI) -> None:
+    made = client.responses.create(model=MODEL, input="Hi", max_output_tokens=2)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.retrieve(made.id, stream=True)
+    assert caught.value.body["param"] == "stream"  # type: ignore[index]

@@ -21,7 +21,7 @@ from offramp.api.anthropic.protocol import CountTokensRequest, MessagesRequest
 from offramp.api.caller import caller_of
 from offramp.api.deps import gateway_of
 from offramp.api.responses import JSONResponse
-from offramp.api.routing_headers import routing_headers
+from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import start_sse, until_disconnect
 from offramp.gateway.accounting import Caller
 
@@ -40,10 +40,12 @@ async def create_message(
     if body.stream:
         stream = await until_disconnect(request, gateway.stream_chat(caller, chat, ENDPOINT))
         events = MessageEvents(message_id, body.model)
-        headers = routing_headers([stream.outcome], started)
+        outcome = stream.outcome
+        headers = routing_headers([outcome], started)
         return await start_sse(
-            request, stream.value, events.render, headers, failed=events.failed, done=b""
-        )
+            request, stream.value, events.render, headers, lambda: cost_comment(outcome),
+            failed=events.failed, done=b"",
+        )  # fmt: skip
     done = await until_disconnect(request, gateway.chat(caller, chat, ENDPOINT))
     headers = routing_headers(done.outcomes, started, done.usages)
     return JSONResponse(

@@ -21,9 +21,10 @@ from offramp.api.responses_api import translate
 from offramp.api.responses_api.events import ResponseEvents
 from offramp.api.responses_api.protocol import ResponsesRequest
 from offramp.api.responses_api.translate import Json, Shape
-from offramp.api.routing_headers import routing_headers
+from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import start_sse, until_disconnect
 from offramp.cache.responses import StreamAssembler
+from offramp.errors import UnsupportedParameter
 from offramp.gateway.accounting import Caller
 from offramp.ledger.stored_responses import StoredResponse, StoredResponses
 from offramp.types import CompletionResult, StreamEnd, StreamItem
@@ -51,10 +52,12 @@ async def create_response(
         stream = await until_disconnect(request, gateway.stream_chat(caller, chat, ENDPOINT))
         events = ResponseEvents(shape)
         items = stream.value if keeper is None else keeper.kept(stream.value, body.model)
-        headers = routing_headers([stream.outcome], started)
+        outcome = stream.outcome
+        headers = routing_headers([outcome], started)
         return await start_sse(
-            request, items, events.render, headers, failed=events.failed, done=b""
-        )
+            request, items, events.render, headers, lambda: cost_comment(outcome),
+            failed=events.failed, done=b"",
+        )  # fmt: skip
     done = await until_disconnect(request, gateway.chat(caller, chat, ENDPOINT))
     whole = _whole(shape, done.result)
     if keeper is not None:
@@ -65,8 +68,13 @@ async def create_response(
 
 @router.get("/v1/responses/{response_id}", response_model=None)
 async def retrieve_response(
-    response_id: str, request: Request, caller: Caller = Depends(caller_of)
+    response_id: str, request: Request, caller: Caller = Depends(caller_of), stream: bool = False
 ) -> Response:
+    if stream:
+        raise UnsupportedParameter(
+            "replaying a stored response as a stream is not supported; retrieve it whole",
+            param="stream",
+        )
     found = await stored_responses_of(request).get(response_id, caller.partition)
     return JSONResponse(found.response)
 
