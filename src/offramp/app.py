@@ -18,6 +18,7 @@ from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.streaming import ClientGone
 from offramp.backing import Backing
+from offramp.console.router import console_router
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
 from offramp.services.pool import ModelPool
@@ -98,6 +99,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (models, tasks, batch):  # a key, with auth on
         app.include_router(module.router, dependencies=[Depends(caller_of)])
+    app.include_router(console_router())  # 404 everywhere unless admin_key is set
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, log_bodies=settings.log_prompts)
     return app
