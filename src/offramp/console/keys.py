@@ -20,7 +20,7 @@ from offramp.ledger import explorer
 
 RECENT_S = 60.0
 
-router = APIRouter(prefix="/api/keys")
+router = APIRouter(prefix="/console/api/keys")
 
 
 @router.get("", dependencies=[Depends(signed_in)])

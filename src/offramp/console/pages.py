@@ -42,7 +42,7 @@ _HEADERS = {
 }
 _SIGN_IN_FAILED = '<p class="error" role="alert">That key does not sign in here.</p>'
 
-router = APIRouter()
+router = APIRouter(prefix="/console")
 
 
 def _file(name: str) -> bytes:

@@ -10,9 +10,7 @@ from offramp.console.access import console_on
 
 def console_router() -> APIRouter:
     """The console's pages and JSON routes under ``/console``."""
-    router = APIRouter(
-        prefix="/console", dependencies=[Depends(console_on)], include_in_schema=False
-    )
+    router = APIRouter(dependencies=[Depends(console_on)], include_in_schema=False)
     for module in (pages, status, keys, usage, tasks):
         router.include_router(module.router)
     return router

@@ -27,7 +27,7 @@ from offramp.routing.route import Route
 WINDOWS = {"15m": 900, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 BUCKETS = 30
 
-router = APIRouter(prefix="/api", dependencies=[Depends(signed_in)])
+router = APIRouter(prefix="/console/api", dependencies=[Depends(signed_in)])
 
 
 def window_s(name: str) -> float:

@@ -13,7 +13,7 @@ from offramp.api.responses import JSONResponse
 from offramp.console.access import admin_change, signed_in
 from offramp.tasks.engine import TaskCall
 
-router = APIRouter(prefix="/api/tasks")
+router = APIRouter(prefix="/console/api/tasks")
 
 
 class TryTask(BaseModel):

@@ -15,7 +15,7 @@ from offramp.console.access import signed_in
 from offramp.console.status import engine_of
 from offramp.ledger import explorer
 
-router = APIRouter(prefix="/api", dependencies=[Depends(signed_in)])
+router = APIRouter(prefix="/console/api", dependencies=[Depends(signed_in)])
 
 
 def usage_filter(

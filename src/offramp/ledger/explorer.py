@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, select
 from offramp.errors import InvalidRequest
 from offramp.ledger.schema import usage
 
-COLUMNS = [c.name for c in usage.columns if c.name != "id"]
+COLUMNS = [str(c.name) for c in usage.columns if c.name != "id"]
 _STATUS_CLASSES = {"2xx": (200, 300), "4xx": (400, 500), "5xx": (500, 600)}
 
 
@@ -83,7 +83,7 @@ def rows(engine: Engine, where: UsageFilter, limit: int, offset: int = 0) -> lis
         .offset(offset)
     )
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        return [dict(zip(COLUMNS, r, strict=True)) for r in conn.execute(query)]
 
 
 def totals(engine: Engine, where: UsageFilter) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def totals(engine: Engine, where: UsageFilter) -> dict[str, Any]:
     ).where(*where.clauses())
     with engine.connect() as conn:
         row = conn.execute(query).one()
-    out = {k: (float(v) if k.endswith("_usd") else int(v)) for k, v in row._mapping.items()}
+    out = {str(k): (float(v) if k.endswith("_usd") else int(v)) for k, v in row._mapping.items()}
     out["savings_usd"] = out["openai_cost_usd"] - out["cost_usd"]
     return out
 
