@@ -25,7 +25,7 @@
 
   function frame(container, times, top, fmt) {
     container.textContent = "";
-    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" }, container);
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" }, container);
     el("line", { x1: LEFT, y1: H - BOTTOM, x2: W - RIGHT, y2: H - BOTTOM, class: "axis" }, svg);
     el("line", { x1: LEFT, y1: TOP, x2: LEFT, y2: H - BOTTOM, class: "axis" }, svg);
     text(svg, LEFT - 4, TOP + 4, fmt(top), "end");
