@@ -8,7 +8,7 @@ A session is a cookie ``role.expires.nonce.signature``, signed with HMAC-SHA256 
 secret derived from both keys: nothing is stored, every replica accepts it, and changing
 either key signs everybody out. The cookie is HttpOnly, SameSite=Strict, scoped to
 ``/console`` and Secure when the request came over TLS (directly or, per
-``X-Forwarded-Proto``, through a proxy). Every change (POST, DELETE) must also carry
+``X-Forwarded-Proto``, through a proxy). Every change made in a session must also carry
 ``X-CSRF-Token``: an HMAC of the session cookie the page reads from ``/console/api/session``
 (same-origin only), so a request forged from another site cannot supply it.
 """

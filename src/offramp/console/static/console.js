@@ -11,7 +11,7 @@
   const count = (n) => String(n);
   const usd = (v) => "$" + Number(v).toFixed(6);
   const pct = (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%");
-  const ms = (v) => (v === null || v === undefined ? "–" : Math.round(v) + " ms");
+  const ms = (v) => (v === null || v === undefined ? "–" : (v < 10 ? v.toFixed(1) : Math.round(v)) + " ms");
   const mib = (b) => (b / 1048576).toFixed(1) + " MiB";
   const when = (t) => new Date(t * 1000).toLocaleString();
 
@@ -129,7 +129,7 @@
         const lat = node("div", { class: "chart" }), err = node("div", { class: "chart" });
         box.append(node("div", { class: "charts" },
           node("figure", {}, node("figcaption", {}, "Latency p50 / p95 (ms)"), lat),
-          node("figure", {}, node("figcaption", {}, "Requests and error rate"), err)));
+          node("figure", {}, node("figcaption", {}, "Error rate"), err)));
         Charts.lines(lat, times, [
           { name: "p50", values: b.map((x) => x.p50_latency_ms) },
           { name: "p95", values: b.map((x) => x.p95_latency_ms) },
@@ -271,7 +271,7 @@
       input.dataset.kind = "enum";
       if (example !== undefined) input.value = JSON.stringify(example);
     } else if (type === "string") {
-      input = node("textarea", { name: name, rows: 2 });
+      input = node("textarea", { name: name, rows: schema.maxLength && schema.maxLength <= 200 ? 2 : 6 });
       input.dataset.kind = "string";
       if (example !== undefined) input.value = example;
     } else if (type === "integer" || type === "number") {
