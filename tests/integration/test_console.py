@@ -296,6 +296,20 @@ def test_sign_in_is_required_and_sets_a_strict_cookie(console: Console, browser:
     )
     assert behind_tls.status_code == 303
     assert "secure" in behind_tls.headers["set-cookie"].lower()
+    # a page elsewhere cannot sign the browser in under a key it chose
+    browser.delete_all_cookies()
+    forged_form = (
+        f"<form method=post action='{console.url}/sign-in'><input name=key value='{VIEWER}'>"
+        "</form><script>document.forms[0].submit()</script>"
+    )
+    browser.get("data:text/html," + forged_form)
+    _wait(browser, lambda b: "cross_origin" in b.page_source)
+    assert browser.get_cookies() == []
+    cross = httpx.post(
+        console.url + "/sign-in", data={"key": ADMIN}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert cross.status_code == 403 and "set-cookie" not in cross.headers
+    _sign_in(browser, console, ADMIN, "admin")
     # signing out ends the session
     browser.find_element(By.ID, "sign-out").click()
     _wait(browser, lambda b: b.find_elements(By.ID, "key"))

@@ -140,3 +140,9 @@ def over_tls(request: Request) -> bool:
     """Whether the browser reached us over TLS (directly or through a proxy)."""
     forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     return request.url.scheme == "https" or forwarded == "https"
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request came from another site's page
+    (``Sec-Fetch-Site``, which browsers set themselves and proxies leave alone)."""
+    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")

@@ -23,8 +23,10 @@ from offramp.console.access import (
     checked_change,
     current_session,
     over_tls,
+    same_origin,
     signed_in,
 )
+from offramp.errors import PermissionDenied
 
 ASSETS = {
     "console.css": "text/css; charset=utf-8",
@@ -72,7 +74,10 @@ async def asset(name: str) -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     """A form post of ``key``: a session cookie and back to the console, or the form
-    again with 401."""
+    again with 401. A post from another site's page (its ``Origin``) is refused, so no
+    page elsewhere can sign a browser in under a key of its choosing."""
+    if not same_origin(request):
+        raise PermissionDenied("sign in from the console's own page", code="cross_origin")
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     given = (form.get("key") or [""])[0].strip()
     access = access_of(request)

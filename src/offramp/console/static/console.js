@@ -3,8 +3,10 @@
 "use strict";
 (function () {
   const POLL_MS = 5000;
+  // the longer the window, the more rows each poll reads and the less a few seconds matter
+  const WINDOW_POLL_MS = { "15m": 5000, "1h": 5000, "6h": 15000, "24h": 30000, "7d": 60000, "30d": 120000 };
   const PAGES = ["overview", "routes", "models", "keys", "usage", "tasks"];
-  const state = { role: null, csrf: null, page: null, shown: {}, tasks: null, task: null, busy: false };
+  const state = { role: null, csrf: null, page: null, tasks: null, task: null, busy: false, last: 0 };
   const $ = (selector, root) => (root || document).querySelector(selector);
 
   // --- formatting: the tests read these strings back, keep them plain ---
@@ -354,8 +356,15 @@
   // --- the frame: pages, polling, session ---
   const RENDER = { overview: overview, routes: routes, models: models, keys: keys, usage: usage, tasks: tasks };
 
+  function due() {
+    const windowed = state.page === "overview" || state.page === "routes";
+    const every = windowed ? WINDOW_POLL_MS[$("#window").value] || POLL_MS : POLL_MS;
+    return Date.now() - state.last >= every - 100;
+  }
+
   async function refresh(force) {
     if (!state.page || (state.busy && !force)) return;
+    state.last = Date.now();
     try {
       await RENDER[state.page]();
       $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
@@ -398,7 +407,7 @@
       location.reload();
     });
     show();
-    setInterval(() => { if (!document.hidden && state.page !== "tasks") refresh(false); }, POLL_MS);
+    setInterval(() => { if (!document.hidden && state.page !== "tasks" && due()) refresh(false); }, POLL_MS);
   }
 
   start().catch((e) => problem(e.message));
