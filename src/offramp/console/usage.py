@@ -38,15 +38,19 @@ async def usage(
     where: Annotated[explorer.UsageFilter, Depends(usage_filter)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    choices: Annotated[
+        bool, Query(description="Also list the keys, models, routes and endpoints seen.")
+    ] = False,
 ) -> JSONResponse:
     engine = engine_of(request)
 
     def read() -> JSONResponse:
+        seen = explorer.distinct_values(engine, time.time() - 30 * 86400) if choices else None
         return JSONResponse(
             {
                 "rows": explorer.rows(engine, where, limit, offset),
                 "totals": explorer.totals(engine, where),
-                "choices": explorer.distinct_values(engine, time.time() - 30 * 86400),
+                "choices": seen,
                 "limit": limit,
                 "offset": offset,
             }

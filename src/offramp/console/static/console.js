@@ -236,11 +236,11 @@
     select.value = chosen;
   }
 
-  async function usage() {
+  async function usage(force) {
     const q = usageQuery();
-    const d = await api("/usage?limit=200" + (q ? "&" + q : ""));
+    const d = await api("/usage?limit=200" + (force ? "&choices=true" : "") + (q ? "&" + q : ""));
     const f = $("#usage-filter");
-    for (const name of ["key_id", "model", "route", "endpoint"]) fillChoices(f[name], d.choices[name]);
+    if (d.choices) for (const name of ["key_id", "model", "route", "endpoint"]) fillChoices(f[name], d.choices[name]);
     $("#usage-csv").href = "/console/api/usage.csv" + (q ? "?" + q : "");
     const t = d.totals;
     tiles($("#usage-tiles"), [
@@ -366,7 +366,7 @@
     if (!state.page || (state.busy && !force)) return;
     state.last = Date.now();
     try {
-      await RENDER[state.page]();
+      await RENDER[state.page](force);
       $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
       document.body.dataset.loaded = state.page;
       if (!force) problem("");
