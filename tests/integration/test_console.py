@@ -30,7 +30,7 @@ from sqlalchemy import Engine, func, select
 
 from offramp.ledger.schema import usage
 from offramp.ledger.store import open_engine
-from offramp.services.pool import ModelPool
+from offramp.local.pool import ModelPool
 from offramp.settings import Settings
 from tests.servers import ServerThread
 
@@ -545,3 +545,16 @@ def test_a_task_runs_from_its_form(console: Console, browser: WebDriver) -> None
         timeout=240,
     )
     assert '"object": "task.result"' in result.text and '"syntax_errors"' in result.text
+    # one ledger record for the run, found in the explorer by its task
+    deadline = time.monotonic() + 15
+    while (ran := console.sums(usage.c.task == "code-analysis"))["requests"] == 0:
+        assert time.monotonic() < deadline, "the run was not recorded"
+        time.sleep(0.1)
+    assert ran["requests"] == 1 and ran["completion_tokens"] > 0
+    _open(browser, console, "usage")
+    _choose(browser, "task", "code-analysis")
+    browser.find_element(By.CSS_SELECTOR, "#usage-filter button").click()
+    _wait(browser, lambda b: _tiles(b, "#usage-tiles")["requests"][0] == "1")
+    shown = _read(browser, "#usage-table tr[data-request]")
+    assert len(shown) == 1 and shown[0]["cells"][1:3] == ["task", "code-analysis"]
+    assert _tiles(browser, "#usage-tiles")["completion_tokens"][0] == str(ran["completion_tokens"])

@@ -72,6 +72,7 @@ def filled(engine: Engine) -> Engine:
             _record(1800, key_id="key_b", endpoint="embeddings", model="text-embedding-3-small",
                     route="minilm", deployment="local/minilm", latency_ms=50.0),
             _record(7200, key_id="key_a", latency_ms=900.0),  # outside the hour
+            _record(9000, endpoint="task", task="quiz"),
         ],
     )  # fmt: skip
     return engine
@@ -104,19 +105,21 @@ def test_the_explorer_filters_sums_and_exports(filled: Engine) -> None:
     assert [r["status"] for r in explorer.rows(filled, b, 10)] == [429, 200]  # newest first
     sums = explorer.totals(filled, b)
     assert (sums["requests"], sums["errors"], sums["prompt_tokens"]) == (2, 1, 10)
-    assert explorer.totals(filled, explorer.UsageFilter(status="2xx"))["requests"] == 4
+    assert explorer.totals(filled, explorer.UsageFilter(status="2xx"))["requests"] == 5
     assert explorer.totals(filled, explorer.UsageFilter(status="error"))["requests"] == 1
     assert explorer.totals(filled, explorer.UsageFilter(status="429"))["requests"] == 1
     hour = explorer.UsageFilter(since=NOW - 3600, until=NOW, endpoint="chat")
     assert explorer.totals(filled, hour)["requests"] == 3
     assert explorer.totals(filled, explorer.UsageFilter(route="minilm"))["requests"] == 1
+    assert explorer.totals(filled, explorer.UsageFilter(task="quiz"))["requests"] == 1
     assert explorer.totals(filled, explorer.UsageFilter(model="nope"))["requests"] == 0
-    assert len(explorer.rows(filled, explorer.UsageFilter(), 2, offset=4)) == 1
+    assert len(explorer.rows(filled, explorer.UsageFilter(), 2, offset=4)) == 2
     lines = list(csv.DictReader(io.StringIO("".join(explorer.csv_lines(filled, b)))))
     assert [r["status"] for r in lines] == ["200", "429"]  # oldest first
     assert set(lines[0]) == set(explorer.COLUMNS)
     choices = explorer.distinct_values(filled, None)
     assert choices["key_id"] == ["key_a", "key_b"] and choices["route"] == ["minilm", "smollm2"]
+    assert choices["task"] == ["quiz"] and choices["endpoint"] == ["chat", "embeddings", "task"]
     with pytest.raises(InvalidRequest) as bad:
         explorer.UsageFilter(status="teapot").clauses()
     assert bad.value.param == "status"

@@ -1,5 +1,6 @@
 """The console's Tasks page: the catalogue with each task's schemas, and a run of one
-with an input typed into the page (the admin's; it spends like any other call)."""
+with an input typed into the page: the admin's, through the gateway like any other call
+(recorded in the ledger as a ``task`` request without a key)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from offramp.api.deps import tasks_of
+from offramp.api.deps import gateway_of, tasks_of
 from offramp.api.responses import JSONResponse
 from offramp.console.access import admin_change, signed_in
+from offramp.gateway.accounting import Caller
 from offramp.tasks.engine import TaskCall
 
 router = APIRouter(prefix="/console/api/tasks")
@@ -32,5 +34,7 @@ async def list_tasks(request: Request) -> JSONResponse:
 
 @router.post("/{name}", dependencies=[Depends(admin_change)])
 async def try_task(name: str, body: TryTask, request: Request) -> JSONResponse:
-    outcome = await tasks_of(request).run(name, TaskCall(body.input, body.model, None))
+    caller = Caller(getattr(request.state, "request_id", None) or "console")
+    call = TaskCall(body.input, body.model, None, None)
+    outcome = await gateway_of(request).run_task(caller, name, call)
     return JSONResponse(outcome.body())

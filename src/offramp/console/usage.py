@@ -1,5 +1,5 @@
 """The console's Usage explorer: ledger records filtered by key, model, route, endpoint,
-status and time, with their sums, and the same selection as a CSV download."""
+task, status and time, with their sums, and the same selection as a CSV download."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ def usage_filter(
     model: str | None = None,
     route: str | None = None,
     endpoint: str | None = None,
+    task: str | None = None,
     status: Annotated[str | None, Query(description="429, 2xx, 4xx, 5xx or error.")] = None,
 ) -> explorer.UsageFilter:
-    where = explorer.UsageFilter(since, until, key_id, model, route, endpoint, status or None)
+    where = explorer.UsageFilter(since, until, key_id, model, route, endpoint, task, status or None)
     where.clauses()  # an unreadable status is refused here, before anything is sent
     return where
 

@@ -1,4 +1,4 @@
-"""Finding ledger records: a filter by key, model, route, endpoint, status and time; the
+"""Finding ledger records: a filter by key, model, route, endpoint, task, status and time; the
 matching rows (newest first), their sums, all of them as CSV; and each key's recent use.
 
 Filters are SQL ``WHERE`` clauses (the same on SQLite and PostgreSQL); sums are computed
@@ -37,6 +37,7 @@ class UsageFilter:
     model: str | None = None
     route: str | None = None
     endpoint: str | None = None
+    task: str | None = None
     status: str | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
@@ -51,6 +52,7 @@ class UsageFilter:
             (c.model, self.model),
             (c.route, self.route),
             (c.endpoint, self.endpoint),
+            (c.task, self.task),
         ):
             if value:
                 out.append(column == value)
@@ -135,10 +137,10 @@ def csv_lines(engine: Engine, where: UsageFilter) -> Iterator[str]:
 
 
 def distinct_values(engine: Engine, since: float | None) -> dict[str, list[str]]:
-    """The models, routes, endpoints and keys seen since ``since`` (filter choices)."""
+    """The models, routes, endpoints, tasks and keys seen since ``since`` (filter choices)."""
     out: dict[str, list[str]] = {}
     with engine.connect() as conn:
-        for name in ("model", "route", "endpoint", "key_id"):
+        for name in ("model", "route", "endpoint", "task", "key_id"):
             column = usage.c[name]
             query = select(column).distinct().where(column.is_not(None)).order_by(column)
             if since is not None:

@@ -223,7 +223,7 @@
   // --- usage explorer ---
   function usageQuery() {
     const f = $("#usage-filter"), q = new URLSearchParams();
-    for (const name of ["key_id", "model", "route", "endpoint", "status"]) if (f[name].value) q.set(name, f[name].value);
+    for (const name of ["key_id", "model", "route", "endpoint", "task", "status"]) if (f[name].value) q.set(name, f[name].value);
     for (const name of ["since", "until"]) if (f[name].value) q.set(name, String(new Date(f[name].value).getTime() / 1000));
     return q.toString();
   }
@@ -240,7 +240,7 @@
     const q = usageQuery();
     const d = await api("/usage?limit=200" + (force ? "&choices=true" : "") + (q ? "&" + q : ""));
     const f = $("#usage-filter");
-    if (d.choices) for (const name of ["key_id", "model", "route", "endpoint"]) fillChoices(f[name], d.choices[name]);
+    if (d.choices) for (const name of ["key_id", "model", "route", "endpoint", "task"]) fillChoices(f[name], d.choices[name]);
     $("#usage-csv").href = "/console/api/usage.csv" + (q ? "?" + q : "");
     const t = d.totals;
     tiles($("#usage-tiles"), [
@@ -255,7 +255,7 @@
     const body = $("#usage-table tbody");
     body.textContent = "";
     for (const r of d.rows) {
-      body.append(row([when(r.ts), r.endpoint, r.key_id || "–", r.model, r.route || "–", r.deployment || "–", count(r.status),
+      body.append(row([when(r.ts), r.endpoint, r.task || "–", r.key_id || "–", r.model, r.route || "–", r.deployment || "–", count(r.status),
         `${r.prompt_tokens} / ${r.completion_tokens}`, usd(r.cost_usd), usd(r.openai_cost_usd), ms(r.latency_ms), r.cache_hit ? "hit" : ""],
       { "data-request": r.request_id, "data-status": r.status }));
     }
