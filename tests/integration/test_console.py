@@ -496,6 +496,17 @@ def test_a_change_without_the_csrf_token_is_refused(console: Console) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "rpm"
     assert http.get("/api/usage?status=teapot").json()["error"]["param"] == "status"
     assert http.get("/api/overview?window=2y").json()["error"]["param"] == "window"
+    assert http.get("/api/usage?since=yesterday").json()["error"]["param"] == "query.since"
+    assert http.get("/api/usage?limit=0").json()["error"]["param"] == "query.limit"
+    token = {"X-CSRF-Token": csrf}
+    missing = http.post("/api/tasks/no-such-task", json={"input": {}}, headers=token)
+    assert missing.status_code == 404
+    broken = http.post(
+        "/api/keys", content=b"{not json", headers={**token, "Content-Type": "application/json"}
+    )
+    assert broken.status_code == 400
+    extra = http.post("/api/tasks/code-analysis", json={"input": {}, "x": 1}, headers=token)
+    assert extra.status_code == 400 and extra.json()["error"]["param"] == "x"
 
 
 def test_the_viewer_reads_everything_and_changes_nothing(
