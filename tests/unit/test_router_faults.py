@@ -371,7 +371,7 @@ def test_a_slow_deployment_is_ejected_and_traffic_moves_to_the_others() -> None:
     assert last is not None and 12 < last < 20
 
     def share_of_a(start: float, end: float) -> float:
-        window = [r for r in results if start <= r.started < end]
+        window: list[Result] = [r for r in results if start <= r.started < end]
         return sum(r.deployment == "local/a" for r in window) / len(window)
 
     assert 0.35 < share_of_a(0, 5) < 0.65 and share_of_a(5, 20) < 0.1
