@@ -5,7 +5,8 @@ real upstream, set at any moment to fail in one of the ways upstreams fail.
     delay             wait ``delay_s`` first (past a deployment's timeout, or just slow),
                       then forward
     hang              send nothing until the fault is switched off, then forward (a
-                      stalled upstream that resumes)
+                      stalled upstream that resumes; requests whose client gave up are
+                      dropped)
     500               answer 500 with an OpenAI error body
     429               answer 429 with ``Retry-After: retry_after``
     cut               start a 200 answer (a role-only chunk when streaming), then drop
@@ -66,7 +67,19 @@ class FaultProxy:
         parsed = orjson.loads(body) if body else None
         self.bodies.append(parsed)
         streaming = isinstance(parsed, dict) and bool(parsed.get("stream"))
+        if self.fault == "hang" and not await self._resumed(receive):
+            return  # the client gave up while it hung: nothing to forward
         await self._answer(scope, body, streaming, send)
+
+    async def _resumed(self, receive: Receive) -> bool:
+        """Hang until the fault is switched off (True) or the client goes away (False)."""
+        gone = asyncio.ensure_future(receive())  # the next message is the disconnect
+        try:
+            while self.fault == "hang" and not gone.done():  # noqa: ASYNC110 (set by another thread)
+                await asyncio.sleep(0.02)
+            return not gone.done()
+        finally:
+            gone.cancel()
 
     async def _answer(self, scope: Scope, body: bytes, streaming: bool, send: Send) -> None:
         fault = self.fault
@@ -88,8 +101,6 @@ class FaultProxy:
         else:
             if fault == "delay":
                 await asyncio.sleep(self.delay_s)
-            while self.fault == "hang":  # noqa: ASYNC110 (switched from the test's thread)
-                await asyncio.sleep(0.02)
             await self._forward(scope, body, fault, send)
 
     async def _forward(self, scope: Scope, body: bytes, fault: str, send: Send) -> None:

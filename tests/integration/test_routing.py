@@ -72,9 +72,10 @@ class Upstreams:
             "first": FaultProxy(child),
             "recorder": FaultProxy(llama),
         }
-        # the two deployments of the `flapping` route: each a gate (refuse) before a proxy
-        self.proxies["a"] = FaultProxy(llama)
-        self.proxies["b"] = FaultProxy(child)
+        # the two deployments of the `flapping` route, each a gate (refuse) before a proxy:
+        # A, the one that fails, is the second offramp; B, llama-cpp-python's server
+        self.proxies["a"] = FaultProxy(child)
+        self.proxies["b"] = FaultProxy(llama)
         self.threads = {
             name: AsgiThread(p, log_level="critical") for name, p in self.proxies.items()
         }
@@ -175,8 +176,8 @@ def _routes(up: Upstreams, embed_url: str) -> list[dict[str, Any]]:
                 "base_ejection_s": 4,
             },
             "deployments": [
-                _deployment("a", up.gated("a"), "smol", ATTEMPT_S),
-                _deployment("b", up.gated("b"), "smollm2-135m-instruct", DEADLINE_S),
+                _deployment("a", up.gated("a"), "smollm2-135m-instruct", ATTEMPT_S),
+                _deployment("b", up.gated("b"), "smol", DEADLINE_S),
             ],
         },
         {"name": "plain-llama", "deployments": [_deployment("llama", up.url("recorder"), "smol")]},
@@ -329,14 +330,14 @@ def test_routes_are_listed_beside_the_models(sdk: openai.OpenAI) -> None:
     assert cards["resilient"].model_dump()["deployments"] == ["faulty", "healthy"]
 
 
-# The `flapping` route: A (llama-cpp-python's server) and B (a second offramp), each behind
+# The `flapping` route: A (a second offramp) and B (llama-cpp-python's server), each behind
 # a gate and a fault proxy, weighted evenly, under CLIENTS concurrent SDK clients.
 ATTEMPT_S = 5.0  # A's attempt timeout: a hang costs this much, then B answers
 DEADLINE_S = 10.0
 COOLDOWN_S = 1.5
 CLIENTS = 4
-SLOW_S = 3.0  # A's delay when slow: under its timeout, far over B's latency
-SETTLE_S = 1.0  # what a probe's answer and reading the admin route may take
+SLOW_S = 3.5  # A's delay when slow: under its timeout, far over B's latency
+SETTLE_S = 1.5  # what a probe's answer and reading the admin route may take
 
 
 def _run(sdk: openai.OpenAI, base: str, fault: Callable[[bool], None], fault_s: float) -> Run:
@@ -380,7 +381,7 @@ def _opened_once_and_closed_within_a_cooldown(run: Run, deployment: str) -> None
 
 @pytest.mark.parametrize(
     ("mode", "fault_s"),
-    [("refuse", 2), ("500", 2), ("429", 2), ("hang", ATTEMPT_S + 1), ("cut", 2), ("slow", 6)],
+    [("refuse", 2), ("500", 2), ("429", 2), ("hang", ATTEMPT_S + 2), ("cut", 2), ("slow", 6)],
 )
 def test_no_request_fails_while_one_deployment_stays_healthy(
     sdk: openai.OpenAI, routed: ServerThread, upstreams: Upstreams, mode: str, fault_s: float
@@ -425,10 +426,10 @@ def test_a_cut_answer_and_an_unreachable_upstream_say_which(
     upstreams: Upstreams, settings: Settings
 ) -> None:
     def provider(base_url: str) -> Provider:
-        spec = UpstreamSpec(backend="openai-compatible", model="smol", base_url=base_url)
+        spec = UpstreamSpec(backend="openai-compatible", model="m", base_url=base_url)
         return build_openai_compatible(spec, settings)
 
-    request = ChatRequest(model="smol", messages=(Message("user", "Say hello."),))
+    request = ChatRequest(model="m", messages=(Message("user", "Say hello."),))
 
     async def codes(base_url: str) -> tuple[str | None, str | None]:
         upstream = provider(base_url)
