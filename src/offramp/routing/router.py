@@ -3,7 +3,9 @@
 Every request, local or upstream, goes through here; a plain local model is a route of
 one deployment with no retries, so its behaviour is the model's own. The loop is the
 same for whole answers and streams (a stream's attempt ends at its first content), and
-there is exactly one retry loop per request: providers never retry on their own.
+there is exactly one retry loop per request: providers never retry on their own. When
+``walk`` finds no deployment free, the loop waits on the route's ``Changes`` (a circuit's
+transition) or the time the walk names, whichever comes first, and walks again.
 """
 
 from __future__ import annotations
