@@ -166,7 +166,7 @@ def _routes(up: Upstreams, embed_url: str) -> list[dict[str, Any]]:
             "name": "flapping",
             "strategy": "weighted",
             "deadline_s": DEADLINE_S,
-            "breaker": {"failure_threshold": 3, "cooldown_s": COOLDOWN_S},
+            "breaker": {"failure_threshold": 2, "cooldown_s": COOLDOWN_S},
             "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
             "outlier_detection": {
                 "latency_factor": 3,
@@ -381,7 +381,7 @@ def _opened_once_and_closed_within_a_cooldown(run: Run, deployment: str) -> None
 
 @pytest.mark.parametrize(
     ("mode", "fault_s"),
-    [("refuse", 2), ("500", 2), ("429", 2), ("hang", ATTEMPT_S + 2), ("cut", 2), ("slow", 6)],
+    [("refuse", 3), ("500", 3), ("429", 3), ("hang", ATTEMPT_S + 2), ("cut", 3), ("slow", 6)],
 )
 def test_no_request_fails_while_one_deployment_stays_healthy(
     sdk: openai.OpenAI, routed: ServerThread, upstreams: Upstreams, mode: str, fault_s: float
