@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from itertools import pairwise
 from pathlib import Path
@@ -176,7 +177,11 @@ def _routes(up: Upstreams, embed_url: str) -> list[dict[str, Any]]:
                 "base_ejection_s": 4,
             },
             "deployments": [
-                _deployment("a", up.gated("a"), "smollm2-135m-instruct", ATTEMPT_S),
+                # A first for three requests in four, so a fault meets it at once
+                {
+                    **_deployment("a", up.gated("a"), "smollm2-135m-instruct", ATTEMPT_S),
+                    "weight": 3,
+                },
                 _deployment("b", up.gated("b"), "smol", DEADLINE_S),
             ],
         },
@@ -331,7 +336,7 @@ def test_routes_are_listed_beside_the_models(sdk: openai.OpenAI) -> None:
 
 
 # The `flapping` route: A (a second offramp) and B (llama-cpp-python's server), each behind
-# a gate and a fault proxy, weighted evenly, under CLIENTS concurrent SDK clients.
+# a gate and a fault proxy, weighted 3:1, under CLIENTS concurrent SDK clients.
 ATTEMPT_S = 5.0  # A's attempt timeout: a hang costs this much, then B answers
 DEADLINE_S = 10.0
 COOLDOWN_S = 1.5
@@ -370,13 +375,16 @@ def _fault(up: Upstreams, mode: str) -> Callable[[bool], None]:
 
 
 def _opened_once_and_closed_within_a_cooldown(run: Run, deployment: str) -> None:
-    timeline = run.transitions(deployment)
-    assert timeline[0][1] == "closed", timeline
-    trips = [t for (_, before), (t, s) in pairwise(timeline) if before == "closed" and s == "open"]
-    assert len(trips) == 1 and run.fault_at <= trips[0] <= run.recovered_at, timeline
-    closed_at, state = timeline[-1]
-    assert state == "closed", timeline
-    assert run.recovered_at <= closed_at <= run.recovered_at + COOLDOWN_S + SETTLE_S, timeline
+    states = run.transitions(deployment)
+    health = {k: v for k, v in run.deployments[deployment].items() if k != "breaker"}
+    answered = Counter(c.deployment for c in run.calls if run.fault_at <= c.started)
+    context = (states, health, answered)  # shown when an assertion fails
+    assert states[0][1] == "closed", context
+    trips = [t for (_, before), (t, s) in pairwise(states) if before == "closed" and s == "open"]
+    assert len(trips) == 1 and run.fault_at <= trips[0] <= run.recovered_at, context
+    closed_at, state = states[-1]
+    assert state == "closed", context
+    assert run.recovered_at <= closed_at <= run.recovered_at + COOLDOWN_S + SETTLE_S, context
 
 
 @pytest.mark.parametrize(
