@@ -15,6 +15,9 @@ real upstream, set at any moment to fail in one of the ways upstreams fail.
                       (a whole answer: a 200 body that is an error, not a completion)
     cut-late          forward, and drop the connection after the first content chunk
     late-error-event  forward, and send an error event after the first content chunk
+
+A ``Gate`` in front of a proxy adds the one failure HTTP cannot play: an upstream that
+stops accepting connections (refused), and later listens again on the same port.
 """
 
 from __future__ import annotations
