@@ -28,6 +28,7 @@ from offramp.migrate.scan.js_tree import (
     descendants,
     first_arg,
     is_prose,
+    member_chain,
     object_string,
     object_true,
     pairs,
@@ -48,9 +49,7 @@ from offramp.migrate.scan.sites import (
 )
 
 _SPACE = re.compile(r"\s+|\?")
-_ENV_MEMBER = re.compile(
-    r"^(?:process\.env|Bun\.env|import\.meta\.env|Deno\.env)\.([A-Za-z_][A-Za-z0-9_]*)$"
-)
+_ENV_MEMBER = re.compile(r"^(?:process\.env|Bun\.env|import\.meta\.env)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _ENV_OBJECTS = frozenset({"process.env", "Bun.env", "import.meta.env"})
 
 
@@ -274,7 +273,7 @@ def _call(node: Any, state: _State) -> None:
         return
     if func.type != "member_expression":
         return
-    chain = _SPACE.sub("", text(func))
+    chain = member_chain(func)
     receiver, _, method = chain.rpartition(".")
     options = first_arg(node)
     v3 = state.clients.get(receiver, ("openai", False))[1] or any(

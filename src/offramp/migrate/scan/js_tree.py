@@ -123,7 +123,10 @@ def is_prose(node: Any) -> bool:
             call = parent.parent
             func = call.child_by_field_name("function") if call is not None else None
             name = _SPACE.sub("", text(func)).rsplit(".", 1)[-1] if func is not None else ""
-            return name in _PROSE_CALLS
+            if name in _PROSE_CALLS or call is None:
+                return True
+            current = call  # an argument of a call inside `expect(...)` is test data
+            continue
         if kind == "variable_declarator":
             name = parent.child_by_field_name("name")
             return name is not None and UI_VARIABLE.search(text(name)) is not None
@@ -133,3 +136,22 @@ def is_prose(node: Any) -> bool:
 def _operator(node: Any) -> str:
     op = node.child_by_field_name("operator")
     return text(op) if op is not None else ""
+
+
+def member_chain(node: Any) -> str:
+    """``a.b.c`` for a member expression (comments and ``?.`` left out); calls inside the
+    chain read ``f()``; anything else is ``""``."""
+    if node is None:
+        return ""
+    if node.type in ("identifier", "this", "property_identifier", "private_property_identifier"):
+        return text(node)
+    if node.type == "member_expression":
+        obj = member_chain(node.child_by_field_name("object"))
+        prop = node.child_by_field_name("property")
+        return f"{obj}.{text(prop)}" if obj and prop is not None else ""
+    if node.type == "call_expression":
+        inner = member_chain(node.child_by_field_name("function"))
+        return inner + "()" if inner else ""
+    if node.type in ("parenthesized_expression", "non_null_expression", "await_expression"):
+        return member_chain(node.named_children[0]) if node.named_children else ""
+    return ""

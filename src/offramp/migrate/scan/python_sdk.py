@@ -137,7 +137,7 @@ def is_prose(
         if parent is None:
             return False
         if isinstance(
-            parent, ast.JoinedStr | ast.FormattedValue | ast.BinOp | ast.Tuple | ast.List
+            parent, ast.JoinedStr | ast.FormattedValue | ast.BinOp | ast.Tuple | ast.List | ast.Set
         ):
             current = parent
             continue
@@ -148,7 +148,15 @@ def is_prose(
             continue
         if isinstance(parent, ast.Call):
             name = _call_name(parent.func)
-            return name in _PROSE_CALLS or name.startswith("assert") or env_default(parent)
+            if name in _PROSE_CALLS or name.startswith("assert") or env_default(parent):
+                return True
+            current = parent  # an argument of a call inside an assertion is test data
+            continue
+        if isinstance(parent, ast.BoolOp):  # `os.getenv("X") or "https://..."`: a default
+            if any(isinstance(v, ast.Call) and env_default(v) for v in parent.values):
+                return True
+            current = parent
+            continue
         if isinstance(parent, ast.Assign | ast.AnnAssign):
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
             return any(isinstance(t, ast.Name) and UI_VARIABLE.search(t.id) for t in targets)

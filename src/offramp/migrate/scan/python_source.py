@@ -43,6 +43,7 @@ class _Bindings:
     clients: dict[str, Sdk] = field(default_factory=dict)  # receiver chain -> sdk
     names: dict[str, tuple[str, str]] = field(default_factory=dict)  # local -> (module, name)
     aliases: dict[str, str] = field(default_factory=dict)  # local -> project module
+    namespaces: dict[str, str] = field(default_factory=dict)  # `chat = client.chat.completions`
 
 
 def module_name(path: str) -> str:
@@ -132,10 +133,13 @@ class _Visitor(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
         sdk = self._client_sdk(node.value)
+        value_chain = _chain(node.value)
         for target in node.targets:
             chain = _chain(target)
             if sdk is not None and chain:
                 self.b.clients[chain] = sdk
+            elif chain and api_path(value_chain + ".create") is not None:
+                self.b.namespaces[chain] = value_chain
             self._module_setting(node, target, node.value)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
@@ -206,6 +210,8 @@ class _Visitor(ast.NodeVisitor):
                 detail=rest if is_module_call else chain,
             )
             return True
+        if root in self.b.namespaces:
+            chain = f"{self.b.namespaces[root]}.{rest}"
         found = api_path(chain)
         if found is None or not self._file_uses_sdk():
             return False

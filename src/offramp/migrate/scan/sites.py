@@ -117,7 +117,9 @@ UI_NAMES = re.compile(
     r"(?i)^(placeholder|label|title|description|desc|help|help_?text|hint|tooltip|alt"
     r"|caption|example|examples|docs?|docs?_?url|link|href|text|message|msg|note|summary)$"
 )
-UI_VARIABLE = re.compile(r"(?i)(placeholder|example|docs?_?url|help|hint|label|tooltip|caption)")
+UI_VARIABLE = re.compile(
+    r"(?i)(placeholder|example|docs?_?url|help|hint|label|tooltip|caption|link)"
+)
 _CLOUD = {"azure-openai", "anthropic-bedrock", "anthropic-vertex"}
 
 
