@@ -81,7 +81,7 @@ def script_module(path: str) -> str:
 
 def scan_js(path: str, source: bytes) -> tuple[FileScan, bool]:
     """Sites in one JS/TS file, and whether the parser met syntax errors (it recovers)."""
-    tree = _parser(path).parse(source)
+    tree = parser_for(path).parse(source)
     state = _State(path)
     for declarator in descendants(tree.root_node, ("variable_declarator",)):
         name, value = (
@@ -111,7 +111,8 @@ def scan_js(path: str, source: bytes) -> tuple[FileScan, bool]:
     return state.result, bool(tree.root_node.has_error)
 
 
-def _parser(path: str) -> Any:
+def parser_for(path: str) -> Any:
+    """The tree-sitter parser for a script file, by its suffix."""
     from tree_sitter import Language, Parser
 
     if path.endswith((".ts", ".mts", ".cts")):

@@ -8,6 +8,7 @@ written, as the endpoint it is, not as a raw HTTP call.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from offramp.migrate.scan.files import PYTHON, SCRIPT, is_env_file, source_files
@@ -19,8 +20,9 @@ from offramp.migrate.scan.sites import ScanResult, Site, env_sdk, is_key_var
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)\s*=")
 
 
-def scan(root: Path) -> ScanResult:
-    """Every site below ``root``; paths in the result are relative to it."""
+def scan(root: Path, overrides: Mapping[Path, str] | None = None) -> ScanResult:
+    """Every site below ``root``; paths in the result are relative to it. ``overrides``
+    gives the text of some files instead of what is on disk (a planned rewrite)."""
     base = root if root.is_dir() else root.parent
     result = ScanResult(root=str(root))
     python: dict[str, FileScan] = {}
@@ -29,7 +31,11 @@ def scan(root: Path) -> ScanResult:
         rel = path.relative_to(base).as_posix()
         result.files_scanned += 1
         try:
-            raw = path.read_bytes()
+            raw = (
+                overrides[path].encode("utf-8")
+                if overrides and path in overrides
+                else path.read_bytes()
+            )
         except OSError as exc:
             result.unparsed.append((rel, f"cannot read: {exc.strerror}"))
             continue

@@ -224,9 +224,9 @@ def _change(site: Site) -> str:
         case "import":
             return "keep the import; point the client it builds at offramp"
         case "client" if site.sdk == "azure-openai":
-            return f"build an OpenAI client on the endpoint read from {base} (offramp migrate)"
+            return f"build an OpenAI client on the endpoint read from {base}"
         case "client" if site.sdk in ("anthropic-bedrock", "anthropic-vertex"):
-            return f"build an Anthropic client on the endpoint read from {base} (offramp migrate)"
+            return f"build an Anthropic client on the endpoint read from {base}"
         case "client" if site.detail == "v3":
             return f"move to the v4 SDK: new OpenAI() reads {base}"
         case "client" | "wrapper" if site.sdk in _CLOUD or "azure" in site.detail:
@@ -236,11 +236,11 @@ def _change(site: Site) -> str:
         case "endpoint" if site.env:
             return f"already configurable: set {site.env}={_offramp_url(site.sdk)}"
         case "endpoint":
-            return f"read the endpoint from the environment: {base} (offramp migrate)"
+            return f"read the endpoint from the environment: {base}"
         case "legacy-call" if site.file.endswith(SCRIPT_SUFFIXES):
             return f"move to the v4 SDK (new OpenAI(), chat.completions.create); it reads {base}"
         case "legacy-call":
-            return "move to the 1.x client call (offramp migrate); it reads " + base
+            return "move to the 1.x client call; it reads " + base
         case "raw-http":
             return f"send it to the endpoint read from {base} (same paths)"
         case "api-key-env" | "api-key":

@@ -1,0 +1,214 @@
+"""Rewriting JavaScript/TypeScript by edits at tree-sitter ranges: only the bytes of a node
+that must change are replaced, so everything else (comments, formatting) stays.
+
+- a hard-coded endpoint becomes ``process.env.OPENAI_BASE_URL ?? "<offramp>"`` (or
+  ``ANTHROPIC_BASE_URL``; ``Deno.env.get(...)`` in Deno code), a raw API URL a template
+  string on that endpoint with its path;
+- ``new AzureOpenAI({...})`` becomes ``new OpenAI({ baseURL, apiKey, ... })``.
+The v3 SDK, Bedrock/Vertex clients and ``@azure/openai`` are left for people, with a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from offramp.migrate.rewrite.endpoints import Endpoint, for_client, for_url
+from offramp.migrate.rewrite.plan import Note
+from offramp.migrate.scan.js_source import parser_for
+from offramp.migrate.scan.js_tree import descendants, pairs, string_value, text
+from offramp.migrate.scan.sites import Site
+
+_AZURE_ONLY = frozenset({"apiVersion", "deployment", "azureADTokenProvider", "endpoint", "baseURL"})
+_BARE_PARENTS = frozenset(
+    {"pair", "variable_declarator", "arguments", "assignment_expression", "return_statement"}
+)
+
+
+@dataclass(frozen=True)
+class _Edit:
+    start: int
+    end: int
+    text: str
+
+
+def rewrite_script(rel: str, source: str, sites: Sequence[Site]) -> tuple[str, list[Note]]:
+    """The rewritten source and notes; the source unchanged when nothing applies."""
+    raw = source.encode("utf-8")
+    tree = parser_for(rel).parse(raw)
+    deno = "Deno." in source or any(
+        spec in source for spec in ('from "npm:', "from 'npm:", 'from "jsr:', 'from "https://')
+    )
+    at: dict[tuple[int, int], list[Any]] = {}
+    for node in descendants(tree.root_node, ("string", "template_string", "new_expression")):
+        row, col = node.start_point
+        at.setdefault((row + 1, col + 1), []).append(node)
+    edits: list[_Edit] = []
+    notes: list[Note] = []
+    renamed = False
+    for site in sites:
+        if not site.needs_change:
+            continue
+        nodes = at.get((site.line, site.column), [])
+        string = next((n for n in nodes if n.type in ("string", "template_string")), None)
+        new = next((n for n in nodes if n.type == "new_expression"), None)
+        if site.kind == "endpoint" and string is not None and site.sdk != "azure-openai":
+            expr = _env(for_client(site.sdk), deno)
+            bare = string.parent is not None and string.parent.type in _BARE_PARENTS
+            edits.append(_Edit(string.start_byte, string.end_byte, expr if bare else f"({expr})"))
+        elif site.kind == "raw-http" and string is not None and for_url(site.detail):
+            edits += _url_edit(string, deno)
+        elif (
+            site.kind == "client"
+            and site.sdk == "azure-openai"
+            and new is not None
+            and _is_openai_azure(new)
+        ):
+            edits += _azure_client(new, deno)
+            renamed = True
+            notes.append(
+                Note(
+                    rel,
+                    site.line,
+                    "changed",
+                    "now an OpenAI client on OPENAI_BASE_URL; offramp "
+                    "must serve the deployment names this code asks for (add aliases for them)",
+                )
+            )
+        else:
+            notes.append(Note(rel, site.line, "by-hand", f"{site.kind}: {site.change}"))
+    if renamed:
+        edits += _rename_azure(tree.root_node)
+    return _applied(raw, edits).decode("utf-8"), notes
+
+
+def _env(endpoint: Endpoint, deno: bool) -> str:
+    read = f'Deno.env.get("{endpoint.var}")' if deno else f"process.env.{endpoint.var}"
+    expr = f'{read} ?? "{endpoint.default}"'
+    return f'({expr}).replace(/\\/v1$/, "")' if endpoint.strip_v1 else expr
+
+
+def _url_edit(node: Any, deno: bool) -> list[_Edit]:
+    if node.type == "string":
+        endpoint = for_url(string_value(node) or "")
+        if endpoint is None:
+            return []
+        rest = endpoint.rest.replace("`", "\\`").replace("${", "\\${")
+        return [_Edit(node.start_byte, node.end_byte, f"`${{{_env(endpoint, deno)}}}{rest}`")]
+    head = next((c for c in node.children if c.type == "string_fragment"), None)
+    if head is None or head.start_byte != node.start_byte + 1:
+        return []
+    endpoint = for_url(text(head))
+    if endpoint is None:
+        return []
+    return [_Edit(head.start_byte, head.end_byte, f"${{{_env(endpoint, deno)}}}{endpoint.rest}")]
+
+
+def _is_openai_azure(new: Any) -> bool:
+    ctor = new.child_by_field_name("constructor")
+    return ctor is not None and text(ctor).split(".")[-1] == "AzureOpenAI"
+
+
+def _azure_client(new: Any, deno: bool) -> list[_Edit]:
+    ctor = new.child_by_field_name("constructor")
+    edits = [_Edit(ctor.end_byte - len("AzureOpenAI"), ctor.end_byte, "OpenAI")]
+    base = f"baseURL: {_env(for_client('openai'), deno)}"
+    read_key = 'Deno.env.get("OPENAI_API_KEY")' if deno else "process.env.OPENAI_API_KEY"
+    key = f'apiKey: {read_key} ?? "unused"'
+    args = new.child_by_field_name("arguments")
+    options = next((c for c in args.named_children if c.type == "object"), None) if args else None
+    if options is None:
+        if args is not None:
+            edits.append(_Edit(args.start_byte, args.end_byte, f"({{ {base}, {key} }})"))
+        return edits
+    keys = {k for k, _ in pairs(options)}
+    insert = [] if "apiKey" in keys else [key]
+    placed = False
+    for pair in options.named_children:
+        if pair.type != "pair":
+            continue
+        name = pair.child_by_field_name("key")
+        name_text = string_value(name) or text(name) if name is not None else ""
+        if name_text in ("endpoint", "baseURL") and not placed:
+            edits.append(_Edit(pair.start_byte, pair.end_byte, ", ".join([base, *insert])))
+            placed = True
+        elif name_text in _AZURE_ONLY:
+            edits.append(_deletion(pair))
+    if not placed:
+        opening = options.children[0]
+        edits.append(
+            _Edit(opening.end_byte, opening.end_byte, " " + ", ".join([base, *insert]) + ",")
+        )
+    return edits
+
+
+def _deletion(pair: Any) -> _Edit:
+    """A pair, its comma and, when they stand alone on their line, the whole line."""
+    start, end = pair.start_byte, pair.end_byte
+    after = pair.next_sibling
+    if after is not None and after.type == ",":
+        end = after.end_byte
+    root = pair
+    while root.parent is not None:
+        root = root.parent
+    raw: bytes = root.text
+    line_start = raw.rfind(b"\n", 0, start) + 1
+    line_end = raw.find(b"\n", end)
+    if (
+        raw[line_start:start].strip() == b""
+        and raw[end : line_end if line_end >= 0 else None].strip() == b""
+    ):
+        return _Edit(line_start, line_end + 1 if line_end >= 0 else len(raw), "")
+    return _Edit(start, end, "")
+
+
+def _specifier_deletion(spec: Any) -> _Edit:
+    """``{ AzureOpenAI }`` goes; when it was the only name, with its braces and comma."""
+    named = spec.parent
+    if named is None or len([c for c in named.named_children if c.type == "import_specifier"]) > 1:
+        return _deletion(spec)
+    before = named.prev_sibling
+    start = before.start_byte if before is not None and before.type == "," else named.start_byte
+    return _Edit(start, named.end_byte, "")
+
+
+def _rename_azure(root: Any) -> list[_Edit]:
+    names = {text(n) for n in descendants(root, ("identifier", "type_identifier"))}
+    edits = []
+    for spec in descendants(root, ("import_specifier",)):
+        name = spec.child_by_field_name("name")
+        if name is None or text(name) != "AzureOpenAI":
+            continue
+        if spec.child_by_field_name("alias") is None and "OpenAI" in names:
+            edits.append(_specifier_deletion(spec))
+        else:
+            edits.append(_Edit(name.start_byte, name.end_byte, "OpenAI"))
+    for ident in descendants(root, ("identifier", "type_identifier")):
+        parent = ident.parent
+        if (
+            text(ident) == "AzureOpenAI"
+            and parent is not None
+            and parent.type != "import_specifier"
+        ):
+            if parent.type == "new_expression":
+                continue  # the constructor is renamed with its options
+            edits.append(_Edit(ident.start_byte, ident.end_byte, "OpenAI"))
+    return edits
+
+
+def _applied(raw: bytes, edits: list[_Edit]) -> bytes:
+    kept: list[_Edit] = []
+    for edit in sorted(edits, key=lambda e: (e.start, -e.end)):
+        if (
+            kept
+            and edit.start < kept[-1].end
+            and edit.end <= kept[-1].end
+            and edit.start != edit.end
+        ):
+            continue  # inside an edit already made (an endpoint inside rewritten options)
+        kept.append(edit)
+    out = raw
+    for edit in reversed(kept):
+        out = out[: edit.start] + edit.text.encode("utf-8") + out[edit.end :]
+    return out
