@@ -8,10 +8,12 @@ import sys
 
 import libcst as cst
 
+_Statement = cst.SimpleStatementLine | cst.BaseCompoundStatement
+
 
 def add_import(module: cst.Module, name: str) -> cst.Module:
     """``module`` with ``import NAME`` added, unless it already has it."""
-    body = list(module.body)
+    body: list[_Statement] = list(module.body)
     header = _header(body)
     if any(_plain(body[i]) == name for i in header):
         return module
@@ -37,7 +39,7 @@ def add_import(module: cst.Module, name: str) -> cst.Module:
 
 def _new_section(
     module: cst.Module,
-    body: list[cst.BaseStatement],
+    body: list[_Statement],
     header: list[int],
     new: cst.SimpleStatementLine,
     stdlib: bool,
@@ -58,7 +60,7 @@ def _new_section(
     return module.with_changes(body=body)
 
 
-def _header(body: list[cst.BaseStatement]) -> list[int]:
+def _header(body: list[_Statement]) -> list[int]:
     """Indexes of the module's leading import statements (after a docstring)."""
     out = []
     for i, stmt in enumerate(body):
@@ -73,7 +75,7 @@ def _header(body: list[cst.BaseStatement]) -> list[int]:
     return out
 
 
-def _after_docstring(body: list[cst.BaseStatement]) -> int:
+def _after_docstring(body: list[_Statement]) -> int:
     return 1 if body and _is_docstring(body[0]) else 0
 
 
