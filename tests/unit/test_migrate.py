@@ -79,7 +79,10 @@ def test_apply_rewrites_what_must_change_and_the_scan_is_clean(apps: Path) -> No
     quiz = (tutor / "quiz.py").read_text()
     assert "openai.chat.completions.create(" in quiz and "ChatCompletion" not in quiz
     assert "timeout=60" in quiz and ").model_dump()" in quiz
-    assert 'openai.base_url = os.environ.get("OPENAI_BASE_URL"' in quiz
+    assert (
+        'openai.base_url = os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")'
+        '.rstrip("/") + "/"' in quiz
+    )
     grading = (tutor / "grading.py").read_text()
     assert "from openai import OpenAI\n" in grading and "api_version" not in grading
     assert "grader = OpenAI(\n    base_url=os.environ.get(" in grading

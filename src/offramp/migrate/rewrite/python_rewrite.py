@@ -376,9 +376,11 @@ class _Rewrite(cst.CSTTransformer):
             and target.value.value in self.modules
             and target.attr.value == "api_base"
         ):
+            # 1.x joins paths onto the module's base_url as written: it must end in "/"
             new_target = target.with_changes(attr=cst.Name("base_url"))
             return updated.with_changes(
-                targets=[updated.targets[0].with_changes(target=new_target)]
+                targets=[updated.targets[0].with_changes(target=new_target)],
+                value=_slashed(updated.value),
             )
         return updated
 
@@ -416,6 +418,17 @@ def _dotted(node: cst.BaseExpression) -> str:
         inner = _dotted(node.value)
         return f"{inner}.{node.attr.value}" if inner else ""
     return ""
+
+
+def _slashed(value: cst.BaseExpression) -> cst.BaseExpression:
+    """``VALUE.rstrip("/") + "/"``."""
+    if not isinstance(value, cst.Call | cst.Name | cst.Attribute | cst.Subscript):
+        value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    strip = cst.Call(
+        func=cst.Attribute(value=value, attr=cst.Name("rstrip")),
+        args=[cst.Arg(cst.SimpleString('"/"'))],
+    )
+    return cst.BinaryOperation(left=strip, operator=cst.Add(), right=cst.SimpleString('"/"'))
 
 
 def _kwarg(name: str, value: cst.BaseExpression) -> cst.Arg:
