@@ -42,7 +42,7 @@ def test_side_cost_uses_the_list_price() -> None:
     cost = side_cost([_answer(i) for i in range(4)], table)
     # gpt-4o-mini: $0.15 / M input, $0.60 / M output; 4 x (1000 in + 500 out)
     assert cost.usd == pytest.approx(4 * (1000 * 0.15 + 500 * 0.60) / 1_000_000)
-    assert cost.per_thousand() == pytest.approx(cost.usd * 250)
+    assert cost.usd is not None and cost.per_thousand() == pytest.approx(cost.usd * 250)
     assert "openai gpt-4o-mini" in cost.basis and table.version in cost.basis
     dated = side_cost([_answer(0, model="gpt-4o-mini-2024-07-18")], table)
     assert dated.usd == pytest.approx((1000 * 0.15 + 500 * 0.60) / 1_000_000)
