@@ -15,7 +15,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from offramp.app import build_pool
-from offramp.services.pool import ModelPool
+from offramp.local.pool import ModelPool
 from offramp.settings import Settings, load_settings
 from tests.servers import ServerThread
 

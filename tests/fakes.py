@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from offramp.errors import OfframpError
-from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.providers.base import Capabilities, Provider
 from offramp.types import (
     ChatRequest,
     Choice,
@@ -24,6 +24,7 @@ from offramp.types import (
     EmbedRequest,
     EmbedResult,
     StreamEnd,
+    StreamItem,
     Usage,
 )
 

@@ -15,7 +15,8 @@ import httpx
 import uvicorn
 
 from offramp.app import create_app
-from offramp.services.pool import ModelPool
+from offramp.local.pool import ModelPool
+from offramp.server import config as server_config
 from offramp.settings import Settings
 
 
@@ -28,14 +29,18 @@ def free_port() -> int:
 class AsgiThread:
     """A real uvicorn server for one ASGI app, on a free loopback port, in a thread."""
 
-    def __init__(self, app: Any, log_level: str = "warning"):
+    def __init__(self, app: Any, log_level: str = "warning", settings: Settings | None = None):
         # bound now and handed to uvicorn, so no other process can take the port meanwhile
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level=log_level, lifespan="auto"
-        )
+        options: dict[str, Any] = {"port": self.port, "log_level": log_level, "lifespan": "auto"}
+        if settings is not None:  # offramp's own server settings (connection deadlines)
+            config = server_config(
+                app, settings.model_copy(update={"host": "127.0.0.1"}), **options
+            )
+        else:
+            config = uvicorn.Config(app, host="127.0.0.1", **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -66,7 +71,7 @@ class ServerThread(AsgiThread):
     """An offramp app over a shared model pool."""
 
     def __init__(self, settings: Settings, pool: ModelPool):
-        super().__init__(create_app(settings, pool=pool))
+        super().__init__(create_app(settings, pool=pool), settings=settings)
 
 
 class ProcessServer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,21 +13,21 @@ from fastapi.responses import Response
 from offramp.api import admin, admin_keys, batch, errors, health, metrics, tasks
 from offramp.api.caller import caller_of
 from offramp.api.context import RequestContext
+from offramp.api.drain import Drain, DrainGate
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.streaming import ClientGone
-from offramp.backing import Backing
+from offramp.gateway.backing import Backing
+from offramp.gateway.gateway import Gateway
+from offramp.gateway.runtime import build_runtime
+from offramp.local.pool import ModelPool
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
-from offramp.services.pool import ModelPool
-from offramp.services.runtime import Runtime, build_runtime
-from offramp.services.structured import RuntimeBackend
 from offramp.settings import Settings
+from offramp.tasks.builtin import builtin_hooks
 from offramp.tasks.catalog import TaskCatalog
 from offramp.tasks.engine import TaskEngine
-from offramp.tasks.history import SessionHistory
-from offramp.tasks.hooks import builtin_hooks
-from offramp.types import Usage
+from offramp.tasks.history import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +37,11 @@ def build_pool(settings: Settings) -> ModelPool:
     return ModelPool(settings, load_registry(settings.config), builtin_registry())
 
 
-def build_tasks(settings: Settings, runtime: Runtime) -> TaskEngine:
+def build_tasks(settings: Settings, sessions: SessionStore) -> TaskEngine:
     """The task engine over the built-in tasks and those in ``settings.tasks_dir``;
     InvalidRequest naming the file when a task file is malformed."""
     hooks = builtin_hooks()
-    catalog = TaskCatalog.load(hooks, settings.tasks_dir)
-    history = SessionHistory(settings.task_sessions)
-
-    def pricing(model: str, usage: Usage) -> float:
-        # the price of the route's first deployment, the one a task's calls go to first
-        return runtime.router.resolve(model, "chat").deployments[0].price.cost(usage)
-
-    return TaskEngine(catalog, hooks, RuntimeBackend(runtime), history, pricing)
+    return TaskEngine(TaskCatalog.load(hooks, settings.tasks_dir), hooks, sessions)
 
 
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
@@ -59,9 +51,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     their upstream connections closed on shutdown."""
     owned = pool is None
     the_pool = pool if pool is not None else build_pool(settings)
-    routed = build_runtime(settings, the_pool, builtin_registry())
-    backing = Backing(settings, routed.admission, routed.router)
-    runtime = dataclasses.replace(routed, accounting=backing.accounting)
+    runtime = build_runtime(settings, the_pool, builtin_registry())
+    backing = Backing(settings, runtime.admission, runtime.router)
+    gateway = Gateway(
+        runtime,
+        backing.accounting,
+        build_tasks(settings, backing.sessions),
+        settings.structured_max_attempts,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,10 +79,11 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
 
     app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.gateway = gateway
     app.state.settings = settings
     app.state.backing = backing
     app.state.keys = None
-    app.state.tasks = build_tasks(settings, runtime)
+    app.state.drain = Drain(settings.drain_timeout_s)
     app.state.started = int(time.time())
     app.state.ready = False
     errors.install(app)
@@ -98,6 +96,9 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (models, tasks, batch):  # a key, with auth on
         app.include_router(module.router, dependencies=[Depends(caller_of)])
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s
+    )
+    app.add_middleware(DrainGate, drain=app.state.drain)
     app.add_middleware(RequestContext, log_bodies=settings.log_prompts)
     return app

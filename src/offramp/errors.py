@@ -5,16 +5,22 @@
     │   ├── InvalidRequest            400  invalid_request_error (names the offending `param`)
     │   │   ├── UnknownParameter      400  code=unknown_parameter (a field nobody on the route can take)
     │   │   ├── UnsupportedParameter  400  code=unsupported_parameter
+    │   │   ├── InvalidJson           400  code=invalid_json (unparseable or nested too deep)
     │   │   ├── UnsupportedSchema     400  code=unsupported_schema (JSON-schema keyword the grammar cannot enforce)
     │   │   └── ContextLengthExceeded 400  code=context_length_exceeded (with the numbers)      F
     │   ├── AuthenticationFailed      401  code=invalid_api_key (missing, unknown or revoked key)
     │   ├── PermissionDenied          403  code=model_not_allowed / admin_key_required
     │   ├── ModelNotFound             404  code=model_not_found
     │   ├── TaskNotFound              404  code=task_not_found
+    │   ├── SessionNotFound           404  code=session_not_found (unknown, expired or another key's)
+    │   ├── RouteNotFound             404  code=not_found (no such path)
+    │   ├── MethodNotAllowed          405  code=method_not_allowed
+    │   ├── RequestTimeout            408  code=request_timeout (a body that stopped arriving)
     │   ├── PayloadTooLarge           413  code=payload_too_large
     │   ├── RateLimited               429  code=rate_limit_exceeded; carries Retry-After
     │   └── BudgetExceeded            429  code=insufficient_quota (the key's spend budget is used up)
     ├── Overloaded                    503  the bounded queue is full; carries Retry-After         R F
+    ├── ShuttingDown                  503  the server is draining before it stops; carries Retry-After
     ├── NoDeploymentAvailable         503  every deployment of a route failed or has its circuit open
     ├── ModelSourceError              500  a model file cannot be found or fetched (CLI: one clear line)
     └── ProviderError                 500  a backend failed while generating                      F B
@@ -35,6 +41,16 @@ the API renders every one of them as OpenAI's envelope
 """
 
 from __future__ import annotations
+
+DRAIN_CUT = "offramp: drain deadline"  # the message of a stream task cancelled by the drain
+QUOTE_LIMIT = 64  # characters of a client's value an error message repeats
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages name bad input, never echo it
+    whole (a 7 MB bad value must not make a 7 MB error)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class OfframpError(Exception):
@@ -78,6 +94,12 @@ class InvalidRequest(ClientError):
     """A field has a value offramp cannot accept; ``param`` names the field."""
 
     code = "invalid_value"
+
+
+class InvalidJson(InvalidRequest):
+    """The body is not JSON offramp can read (malformed, or nested too deep)."""
+
+    code = "invalid_json"
 
 
 class UnknownParameter(InvalidRequest):
@@ -154,11 +176,51 @@ class TaskNotFound(ClientError):
     code = "task_not_found"
 
 
+class SessionNotFound(ClientError):
+    """No task session of that id belongs to the caller (it may be another key's)."""
+
+    status_code = 404
+    code = "session_not_found"
+
+
+class RouteNotFound(ClientError):
+    """No endpoint at that path."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ClientError):
+    """The endpoint exists but not for that HTTP method."""
+
+    status_code = 405
+    code = "method_not_allowed"
+
+
+class RequestTimeout(ClientError):
+    """The request (its headers or body) did not arrive in time."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(ClientError):
     """The request body is larger than the configured limit."""
 
     status_code = 413
     code = "payload_too_large"
+
+
+class ShuttingDown(OfframpError):
+    """The server is draining before it stops: new requests go to another replica."""
+
+    status_code = 503
+    code = "shutting_down"
+    retry_after: float
+
+    def __init__(self, message: str = "the server is shutting down", *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Overloaded(OfframpError):

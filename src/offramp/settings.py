@@ -44,6 +44,22 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
     )
+    drain_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM: /ready turns 503, new requests get 503, and running ones "
+        "have this long to finish (like Kubernetes' grace period); streams still running "
+        "then end with an SSE error event and are billed for what they generated.",
+    )
+    keepalive_timeout_s: float = Field(
+        default=5.0, gt=0, description="An idle keep-alive connection is closed after this."
+    )
+    read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection that has not sent a request's headers, or a body that "
+        "stops arriving, within this long is closed (408 for a body).",
+    )
     max_queue: int = Field(
         default=32,
         ge=0,
@@ -158,8 +174,15 @@ class Settings(BaseSettings):
     task_sessions: int = Field(
         default=1024,
         ge=1,
-        description="Conversation histories (by session id) kept in memory for tasks with "
-        "history; the least recently used one is dropped beyond this.",
+        description="Conversation histories kept in memory for tasks with history before "
+        "the ledger database is open; the least recently used one is dropped beyond this.",
+    )
+    task_session_ttl_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="A task session untouched this long is forgotten. Sessions live in the "
+        "ledger database (shared by replicas) and belong to the key and end user that "
+        "started them.",
     )
     batch_concurrency: int = Field(
         default=4, ge=1, description="Requests of one `/v1/batch` call that run at once."

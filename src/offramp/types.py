@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 Role = Literal["system", "user", "assistant", "tool"]
+Kind = Literal["chat", "embedding"]  # what a model or route serves
 
 
 @dataclass(frozen=True)
@@ -173,13 +174,20 @@ class CompletionResult:
 
 @dataclass(frozen=True)
 class ChoiceDelta:
-    """A piece of a streamed choice; the last piece of a choice carries ``finish_reason``."""
+    """A piece of a streamed choice; the last piece of a choice carries ``finish_reason``.
+
+    ``tokens`` counts the generated tokens the piece stands for, where the provider knows
+    it (0: unknown, counted as one per piece of content), and ``prompt_tokens`` the
+    request's prompt where known; both let a stream the client leaves be billed for what
+    was generated before its final usage arrives."""
 
     index: int
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     logprobs: tuple[TokenLogprob, ...] | None = None
     finish_reason: FinishReason | None = None
+    tokens: int = 0
+    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,3 +216,6 @@ class EmbedResult:
     model: str
     vectors: npt.NDArray[np.float32]
     prompt_tokens: int
+
+
+StreamItem = ChoiceDelta | StreamEnd  # what a streamed answer is made of

@@ -12,13 +12,13 @@ from typing import Any
 import openai
 import pytest
 
+from offramp.local.pool import ModelPool
 from offramp.models.registry import load_registry
 from offramp.models.sources import resolve
 from offramp.providers.llamacpp.engine import Engine
 from offramp.providers.llamacpp.jobs import Failed, Finished, Job
 from offramp.providers.llamacpp.provider import LlamaCppProvider
 from offramp.providers.llamacpp.stops import Piece
-from offramp.services.pool import ModelPool
 from offramp.settings import Settings
 from offramp.types import Sampling
 

@@ -8,8 +8,8 @@ import jsonschema
 import openai
 import pytest
 
+from offramp.local.pool import ModelPool
 from offramp.providers.llamacpp.provider import LlamaCppProvider
-from offramp.services.pool import ModelPool
 
 MODEL = "gpt-4o-mini"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import openai
 
+from offramp.local.pool import ModelPool
 from offramp.providers.llamacpp.provider import LlamaCppProvider
-from offramp.services.pool import ModelPool
 
 MODEL = "gpt-3.5-turbo-instruct"
 

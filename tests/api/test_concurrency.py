@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
+from offramp.local.pool import ModelPool
 from offramp.providers.llamacpp.provider import LlamaCppProvider
-from offramp.services.pool import ModelPool
 from tests.servers import ServerThread
 
 MODEL = "gpt-4o-mini"

@@ -9,8 +9,8 @@ import numpy as np
 import openai
 import pytest
 
+from offramp.local.pool import ModelPool
 from offramp.providers.sentence_transformers import SentenceTransformersProvider
-from offramp.services.pool import ModelPool
 
 MODEL = "text-embedding-3-small"
 

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from offramp.services.pool import ModelPool
+from offramp.local.pool import ModelPool
 from offramp.settings import Settings
 from tests.servers import ServerThread
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from offramp.local.pool import ModelPool
 from offramp.observability.logs import JsonFormatter
-from offramp.services.pool import ModelPool
 from offramp.settings import Settings
 from tests.servers import ServerThread
 

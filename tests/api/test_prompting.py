@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from offramp.local.pool import ModelPool
 from offramp.providers.llamacpp.provider import LlamaCppProvider
-from offramp.services.pool import ModelPool
 from offramp.types import ChatRequest, Message
 
 IM_END = 2  # SmolLM2's <|im_end|> control token

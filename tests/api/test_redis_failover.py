@@ -12,7 +12,7 @@ import openai
 import pytest
 import redis
 
-from offramp.services.pool import ModelPool
+from offramp.local.pool import ModelPool
 from offramp.settings import Settings
 from tests.backing import RedisServer
 from tests.servers import ServerThread

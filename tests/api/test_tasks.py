@@ -12,11 +12,11 @@ import jsonschema
 import openai
 import pytest
 
-from offramp.services.pool import ModelPool
+from offramp.local.pool import ModelPool
 from offramp.settings import Settings
-from offramp.tasks import learning, mealplan, scaffold
+from offramp.tasks.builtin import builtin_hooks, learning, mealplan
+from offramp.tasks.builtin import scaffolding as scaffold
 from offramp.tasks.catalog import TaskCatalog
-from offramp.tasks.hooks import builtin_hooks
 from offramp.tasks.inputs import validate_input
 from offramp.tasks.spec import resolve_schema
 from tests.servers import ServerThread

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from offramp.ledger.schema import usage
 from offramp.ledger.store import open_engine
-from offramp.services.pool import ModelPool
+from offramp.local.pool import ModelPool
 from offramp.settings import Settings
 from tests.backing import postgres_schema
 from tests.servers import ServerThread

@@ -26,7 +26,6 @@ from starlette.routing import Route
 from offramp.errors import ContextLengthExceeded, UnsupportedParameter, UpstreamError
 from offramp.providers.anthropic.config import AnthropicConfig
 from offramp.providers.anthropic.provider import AnthropicProvider
-from offramp.providers.base import StreamItem
 from offramp.types import (
     ChatRequest,
     ChoiceDelta,
@@ -34,6 +33,7 @@ from offramp.types import (
     OutputFormat,
     Sampling,
     StreamEnd,
+    StreamItem,
     ToolSpec,
     Usage,
 )

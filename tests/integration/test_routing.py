@@ -14,9 +14,9 @@ import openai
 import pytest
 import yaml
 
+from offramp.local.pool import ModelPool
 from offramp.models.registry import default_config_path, load_registry
 from offramp.models.sources import resolve
-from offramp.services.pool import ModelPool
 from offramp.settings import Settings, load_settings
 from tests.faults import FaultProxy
 from tests.servers import AsgiThread, ProcessServer, ServerThread, free_port

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from offramp.providers.base import Capabilities, StreamItem
+from offramp.providers.base import Capabilities
+from offramp.structured.repair import Adapt, Generated, Streamed
 from offramp.types import (
     ChatRequest,
     Choice,
@@ -13,6 +14,7 @@ from offramp.types import (
     CompletionResult,
     FinishReason,
     StreamEnd,
+    StreamItem,
     Usage,
 )
 
@@ -34,20 +36,27 @@ class ScriptedBackend:
         self.capabilities = Capabilities(chat=True, grammar=grammar)
         self.name = name
 
-    async def describe(self, model: str) -> tuple[str, Capabilities]:
-        return self.name, self.capabilities
+    @property
+    def model(self) -> str:
+        return self.name
+
+    def spent_usd(self) -> float:
+        return 0.0
 
     def _next(self, request: ChatRequest) -> tuple[str, FinishReason]:
         self.requests.append(request)
         text = self.replies.pop(0)
         return text, self.finish.pop(0) if self.finish else "stop"
 
-    async def chat(self, request: ChatRequest) -> CompletionResult:
+    async def chat(self, request: ChatRequest, adapt: Adapt) -> Generated:
+        request = adapt(request, self.capabilities)
         text, finish = self._next(request)
         choices = tuple(Choice(i, text, finish) for i in range(request.n))
-        return CompletionResult(request.model, choices, Usage(10, len(text)))
+        result = CompletionResult(request.model, choices, Usage(10, len(text)))
+        return Generated(result, self.capabilities.grammar)
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+    async def stream_chat(self, request: ChatRequest, adapt: Adapt) -> Streamed:
+        request = adapt(request, self.capabilities)
         text, finish = self._next(request)
 
         async def items() -> AsyncIterator[StreamItem]:
@@ -56,4 +65,4 @@ class ScriptedBackend:
             yield ChoiceDelta(0, finish_reason=finish)
             yield StreamEnd(Usage(10, len(text)))
 
-        return items()
+        return Streamed(items(), self.capabilities.grammar)

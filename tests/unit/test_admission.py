@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from offramp.errors import Overloaded
-from offramp.services.admission import Admission
+from offramp.local.admission import Admission
 
 
 def test_admits_up_to_concurrency_plus_queue_then_refuses() -> None:

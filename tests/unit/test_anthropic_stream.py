@@ -9,8 +9,7 @@ import pytest
 
 from offramp.errors import UpstreamError
 from offramp.providers.anthropic.stream import SSEDecoder, StreamTranslator, parse_event
-from offramp.providers.base import StreamItem
-from offramp.types import ChoiceDelta, OutputFormat, StreamEnd, Usage
+from offramp.types import ChoiceDelta, OutputFormat, StreamEnd, StreamItem, Usage
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "anthropic"
 

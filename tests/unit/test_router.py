@@ -17,6 +17,7 @@ from offramp.errors import (
     UnknownParameter,
     UpstreamError,
 )
+from offramp.gateway.calls import check_chat
 from offramp.providers.base import Provider
 from offramp.routing.breaker import CircuitBreaker
 from offramp.routing.config import RouteSpec
@@ -25,7 +26,6 @@ from offramp.routing.pricing import load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder
 from offramp.routing.router import Router
 from offramp.routing.strategies import Hint
-from offramp.services.generation import check_chat
 from offramp.types import ChatRequest, ChoiceDelta, CompletionResult, Message, StreamEnd
 from tests.fakes import FakeProvider
 

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from offramp.errors import InvalidRequest
+from offramp.gateway.runtime import build_runtime
+from offramp.local.pool import ModelPool
 from offramp.models.registry import default_config_path, load_registry
 from offramp.providers.registry import builtin_registry
-from offramp.services.pool import ModelPool
-from offramp.services.runtime import build_runtime
 from offramp.settings import load_settings
 
 

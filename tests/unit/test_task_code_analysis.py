@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offramp.tasks.code_analysis import analyze
+from offramp.tasks.builtin.code_analysis import analyze
 
 FACTORIAL = "def factorial(n):\n    if n == 0:\n        return 1\n    return n * factorial(n-1)\n"
 

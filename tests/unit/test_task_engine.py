@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from offramp.errors import InvalidRequest, OutputValidationFailed, TaskNotFound
-from offramp.services import structured
-from offramp.services.structured import Job, RepairsExhausted
+from offramp.errors import InvalidRequest, OutputValidationFailed, SessionNotFound, TaskNotFound
+from offramp.gateway.backend import _repair_choices
+from offramp.structured import repair as structured
+from offramp.structured.repair import Job, RepairsExhausted
+from offramp.tasks.builtin import builtin_hooks
 from offramp.tasks.catalog import TaskCatalog
 from offramp.tasks.engine import TaskCall, TaskEngine, TaskOutcome
-from offramp.tasks.history import SessionHistory
-from offramp.tasks.hooks import builtin_hooks
+from offramp.tasks.history import MemorySessions
 from offramp.types import ChatRequest, Message, OutputFormat, Sampling
 from tests.unit.scripted import ScriptedBackend
 
@@ -24,12 +25,12 @@ HOOKS = builtin_hooks()
 CATALOG = TaskCatalog.load(HOOKS)
 
 
-def engine(backend: ScriptedBackend, catalog: TaskCatalog = CATALOG) -> TaskEngine:
-    return TaskEngine(catalog, HOOKS, backend, SessionHistory(8))
+def engine(catalog: TaskCatalog = CATALOG) -> TaskEngine:
+    return TaskEngine(catalog, HOOKS, MemorySessions(8, 3600))
 
 
 def run(backend: ScriptedBackend, name: str, data: dict[str, Any], **kw: Any) -> TaskOutcome:
-    return asyncio.run(engine(backend).run(name, TaskCall(data, **kw)))
+    return asyncio.run(engine().run(name, TaskCall(data, **kw), backend))
 
 
 def mc(question: str, options: list[str], index: int = 0) -> dict[str, Any]:
@@ -164,8 +165,8 @@ def test_streamed_task_yields_deltas_then_the_validated_result() -> None:
     backend = ScriptedBackend([json.dumps(good)])
 
     async def collect() -> list[Any]:
-        events = engine(backend).events(
-            "flashcards", TaskCall({"topic": "x", "count": 1}), stream=True
+        events = engine().events(
+            "flashcards", TaskCall({"topic": "x", "count": 1}), backend, stream=True
         )
         return [e async for e in events]
 
@@ -186,17 +187,27 @@ def test_tutor_replays_the_session_history() -> None:
     session = first.metadata["session_id"]
     assert first.result["model_used"] == "scripted-model"
     asyncio.run(
-        engine(backend).run("tutor", TaskCall({"message": "And its cost?", "session_id": session}))
+        engine().run(
+            "tutor", TaskCall({"message": "And its cost?", "session_id": session}), backend
+        )
     )  # a fresh engine has a fresh history: nothing replayed
     assert len(backend.requests[1].messages) == 2
     scripted = ScriptedBackend([json.dumps(reply)] * 2)
-    shared = engine(scripted)
+    shared = engine()
     for text in ("What is binary search?", "And its cost?"):
-        asyncio.run(shared.run("tutor", TaskCall({"message": text, "session_id": "s1"})))
+        asyncio.run(
+            shared.run("tutor", TaskCall({"message": text, "session_id": "s1"}), scripted, "k/")
+        )
     messages = scripted.requests[1].messages
     assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[1].content == "What is binary search?"
     assert messages[2].content == reply["message"]
+    other = ScriptedBackend([json.dumps(reply)])
+    with pytest.raises(SessionNotFound):  # another key's session is not found
+        asyncio.run(
+            shared.run("tutor", TaskCall({"message": "x", "session_id": "s1"}), other, "k2/")
+        )
+    assert other.requests == []
 
 
 @pytest.mark.parametrize(
@@ -256,7 +267,7 @@ def test_user_tasks_load_from_a_folder_with_their_partials(tmp_path: Path) -> No
         and len(catalog.all()) == len(CATALOG.all()) + 1
     )
     backend = ScriptedBackend([json.dumps({"lines": ["a", "b", "c"]})])
-    out = asyncio.run(engine(backend, catalog).run("haiku", TaskCall({"subject": "rain"})))
+    out = asyncio.run(engine(catalog).run("haiku", TaskCall({"subject": "rain"}), backend))
     assert out.version == "2" and out.result == {"lines": ["a", "b", "c"]}
     assert backend.requests[0].messages[0] == Message("system", "You are a poet.")
 
@@ -297,6 +308,6 @@ def test_response_format_choices_are_repaired_one_by_one() -> None:
         "m", (Message("user", "hi"),), n=2, output=OutputFormat("json_schema", schema, "s")
     )
     backend = ScriptedBackend(['{"b": 1}', '{"a": 2}', '{"a": 2}'])
-    done = asyncio.run(structured._repair_choices(backend, request, schema, 3))
+    done = asyncio.run(_repair_choices(backend, request, schema, 3))
     assert [c.text for c in done.result.choices] == ['{"a": 2}', '{"a": 2}']
     assert done.attempts == 2 and backend.requests[1].n == 1

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from offramp.errors import OutputValidationFailed
 from offramp.providers.llamacpp.grammar import check_enforceable, schema_to_gbnf
-from offramp.tasks import learning, mealplan, scaffold
+from offramp.tasks.builtin import builtin_hooks, learning, mealplan
+from offramp.tasks.builtin import scaffolding as scaffold
 from offramp.tasks.catalog import TaskCatalog
-from offramp.tasks.hooks import builtin_hooks
 from offramp.tasks.inputs import validate_input
 from offramp.tasks.spec import resolve_schema
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from offramp.api.responses import JSONResponse
-from offramp.errors import AuthenticationFailed, ModelNotFound, PermissionDenied
-from offramp.keys.store import KeyStore
+from offramp.errors import AuthenticationFailed, ModelNotFound, PermissionDenied, quoted
+from offramp.keys.store import MAX_BUDGET_USD, MAX_COUNT, MAX_MODELS, MAX_NAME, KeyStore
 from offramp.ledger import queries
 
 
@@ -32,12 +32,17 @@ router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 
 
 class NewKey(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=128)
-    rpm: int | None = Field(default=None, gt=0)
-    tpm: int | None = Field(default=None, gt=0)
-    budget_usd: float | None = Field(default=None, gt=0)
-    models: list[str] | None = None
+    """A key to create; strict types and the bounds the ledger can store (a 400 naming the
+    field otherwise: ``rpm: true`` or 2^63 or a budget of 1e400 are refused, not coerced)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    rpm: int | None = Field(default=None, gt=0, le=MAX_COUNT)
+    tpm: int | None = Field(default=None, gt=0, le=MAX_COUNT)
+    budget_usd: float | None = Field(default=None, gt=0, le=MAX_BUDGET_USD, allow_inf_nan=False)
+    models: list[Annotated[str, Field(min_length=1, max_length=MAX_NAME)]] | None = Field(
+        default=None, max_length=MAX_MODELS
+    )
 
 
 def _store(request: Request) -> KeyStore:
@@ -64,7 +69,9 @@ async def create_key(body: NewKey, request: Request) -> JSONResponse:
 @router.delete("/keys/{key_id}")
 async def revoke_key(key_id: str, request: Request) -> JSONResponse:
     if not await asyncio.to_thread(_store(request).revoke, key_id):
-        raise ModelNotFound(f"no live API key {key_id!r}", param="key_id", code="key_not_found")
+        raise ModelNotFound(
+            f"no live API key {quoted(key_id)}", param="key_id", code="key_not_found"
+        )
     return JSONResponse({"id": key_id, "revoked": True})
 
 

@@ -2,7 +2,9 @@
 
 Requests run at most ``batch_concurrency`` at a time and answer in order. Each result
 holds the status code and the body the request would have had on its own endpoint (the
-error envelope when it failed); one failure never fails the others.
+error envelope when it failed); one failure never fails the others. Each item goes
+through the gateway as a request of its own: the key's model policy, its RPM/TPM and
+budget, the cache, and one ledger record per item (request id ``<batch id>-<index>``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from offramp.api.deps import runtime_of, tasks_of
+from offramp.api.caller import caller_of
+from offramp.api.deps import gateway_of
 from offramp.api.errors import validation_error
 from offramp.api.openai import translate
 from offramp.api.openai.chat import completion_body
@@ -26,7 +29,8 @@ from offramp.api.responses import JSONResponse
 from offramp.api.streaming import until_disconnect
 from offramp.api.tasks import TaskRunRequest
 from offramp.errors import InvalidRequest, OfframpError
-from offramp.services import structured
+from offramp.gateway.accounting import Caller
+from offramp.gateway.gateway import Gateway
 from offramp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,8 +58,11 @@ class BatchRequest(BaseModel):
 
 
 @router.post("/v1/batch")
-async def run_batch(body: BatchRequest, request: Request) -> JSONResponse:
+async def run_batch(
+    body: BatchRequest, request: Request, caller: Caller = Depends(caller_of)
+) -> JSONResponse:
     settings: Settings = request.app.state.settings
+    gateway = gateway_of(request)
     if len(body.requests) > settings.batch_max_requests:
         raise InvalidRequest(
             f"a batch holds at most {settings.batch_max_requests} requests, "
@@ -67,7 +74,7 @@ async def run_batch(body: BatchRequest, request: Request) -> JSONResponse:
 
     async def guarded(index: int, item: BatchItem) -> dict[str, Any]:
         async with gate:
-            status, out = await _answer(request, settings, item)
+            status, out = await _answer(gateway, caller.item(index), item)
         return {"index": index, "custom_id": item.custom_id, "status_code": status, "body": out}
 
     work = asyncio.gather(*(guarded(i, item) for i, item in enumerate(body.requests)))
@@ -83,15 +90,15 @@ async def run_batch(body: BatchRequest, request: Request) -> JSONResponse:
     )
 
 
-async def _answer(request: Request, settings: Settings, item: BatchItem) -> tuple[int, Any]:
+async def _answer(gateway: Gateway, caller: Caller, item: BatchItem) -> tuple[int, Any]:
     """(status code, body) of one item; every failure becomes its own error envelope."""
     try:
         if item.type == "chat":
-            return 200, await _chat(request, settings, item.body)
+            return 200, await _chat(gateway, caller, item.body)
         if not item.task:
             raise InvalidRequest("a task request names its `task`", param="task")
         call = TaskRunRequest.model_validate(item.body).call()
-        outcome = await tasks_of(request).run(item.task, call)
+        outcome = await gateway.run_task(caller, item.task, call)
         return 200, outcome.body()
     except ValidationError as exc:
         invalid = validation_error(RequestValidationError(exc.errors()))
@@ -106,10 +113,9 @@ async def _answer(request: Request, settings: Settings, item: BatchItem) -> tupl
         return error.status_code, error.envelope()
 
 
-async def _chat(request: Request, settings: Settings, raw: dict[str, Any]) -> dict[str, Any]:
+async def _chat(gateway: Gateway, caller: Caller, raw: dict[str, Any]) -> dict[str, Any]:
     body = ChatCompletionRequest.model_validate(raw)
     if body.stream:
         raise InvalidRequest("requests in a batch cannot stream", param="stream")
-    chat = translate.chat_request(body)
-    repaired = await structured.chat(runtime_of(request), chat, settings.structured_max_attempts)
+    repaired = await gateway.chat(caller, translate.chat_request(body))
     return completion_body(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), repaired.result)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from offramp.gateway.accounting import Caller
 from offramp.keys.auth import KeyResolver
-from offramp.services.accounting import Caller
 
 
 async def caller_of(request: Request) -> Caller:

@@ -8,11 +8,11 @@ import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-request_id_var: ContextVar[str | None] = ContextVar("offramp_request_id", default=None)
+from offramp.observability.logs import request_id_var
+
 access_log = logging.getLogger("offramp.access")
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from offramp.services.pool import ModelPool
-from offramp.services.runtime import Runtime
+from offramp.gateway.gateway import Gateway
+from offramp.gateway.runtime import Runtime
+from offramp.local.pool import ModelPool
 from offramp.tasks.engine import TaskEngine
 
 
@@ -19,6 +20,14 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
+def gateway_of(request: Request) -> Gateway:
+    """The one gateway every door calls."""
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
 def tasks_of(request: Request) -> TaskEngine:
-    engine: TaskEngine = request.app.state.tasks
+    """The task engine, for its catalogue (runs go through the gateway)."""
+    engine = gateway_of(request).tasks
+    assert engine is not None, "the app always builds its task engine"
     return engine

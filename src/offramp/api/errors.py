@@ -12,7 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from offramp.api.responses import JSONResponse
-from offramp.errors import ClientError, OfframpError
+from offramp.errors import (
+    QUOTE_LIMIT,
+    ClientError,
+    InvalidJson,
+    MethodNotAllowed,
+    OfframpError,
+    RouteNotFound,
+    quoted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +40,10 @@ def validation_error(exc: RequestValidationError) -> ClientError:
         return ClientError("invalid request")
     first = errors[0]
     if first.get("type") == "json_invalid":
-        return ClientError(
-            "We could not parse the JSON body of your request. The body must be valid JSON.",
-            code="invalid_json",
+        return InvalidJson(
+            "We could not parse the JSON body of your request. The body must be valid JSON."
         )
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    loc = [str(p)[:QUOTE_LIMIT] for p in first.get("loc", ()) if p != "body"]
     # Union types add the member's type name to the path; drop those segments.
     loc = [p for p in loc if not _is_union_tag(p)]
     param = _dotted(loc) or None
@@ -53,9 +60,10 @@ def validation_error(exc: RequestValidationError) -> ClientError:
             code="missing_required_parameter",
         )
     got = first.get("input")
-    shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+    shown = quoted(got) if not isinstance(got, dict | list) else type(got).__name__
+    message = str(first.get("msg"))[: QUOTE_LIMIT * 4]
     return ClientError(
-        f"Invalid value for '{param}': {first.get('msg')} (got {shown}).",
+        f"Invalid value for '{param}': {message} (got {shown}).",
         param=param,
         code="invalid_value",
     )
@@ -78,6 +86,26 @@ def _dotted(loc: list[str]) -> str:
     return out
 
 
+def http_error(request: Request, exc: StarletteHTTPException) -> OfframpError:
+    """The error tree's member for an HTTP error the framework raised itself."""
+    path = quoted(request.url.path)
+    if exc.status_code == 404:
+        return RouteNotFound(f"no endpoint at {path}")
+    if exc.status_code == 405:
+        return MethodNotAllowed(f"{request.method} is not allowed on {path}")
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        # a body the JSON parser gave up on: malformed, or nested deeper than it recurses
+        return InvalidJson("the body is not valid JSON, or is nested too deeply")
+    if exc.status_code < 500:
+        error: OfframpError = ClientError(
+            str(exc.detail)[: QUOTE_LIMIT * 4], code="invalid_request"
+        )
+    else:
+        error = OfframpError(str(exc.detail)[: QUOTE_LIMIT * 4])
+    error.status_code = exc.status_code
+    return error
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that render every error as the OpenAI envelope."""
 
@@ -92,11 +120,8 @@ def install(app: FastAPI) -> None:
         return error_response(validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error = OfframpError(str(exc.detail), code=None)
-        error.status_code = exc.status_code
-        error.error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return error_response(error)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(http_error(request, exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

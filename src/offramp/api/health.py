@@ -1,4 +1,5 @@
-"""``GET /health`` (the process answers) and ``GET /ready`` (its models are loaded)."""
+"""``GET /health`` (the process answers) and ``GET /ready`` (its models are loaded and it is
+not draining toward a stop)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ async def health() -> JSONResponse:
 async def ready(request: Request) -> JSONResponse:
     pool = pool_of(request)
     models = {spec.name: pool.loaded(spec.name) for spec in pool.models.specs}
-    is_ready = bool(request.app.state.ready) and all(models.values())
-    return JSONResponse(
-        {"status": "ready" if is_ready else "loading", "models": models},
-        status_code=200 if is_ready else 503,
-    )
+    draining = request.app.state.drain.draining
+    is_ready = bool(request.app.state.ready) and all(models.values()) and not draining
+    status = "draining" if draining else "ready" if is_ready else "loading"
+    return JSONResponse({"status": status, "models": models}, status_code=200 if is_ready else 503)

@@ -1,11 +1,14 @@
-"""ASGI middleware that refuses request bodies over the configured size with 413."""
+"""ASGI middleware that refuses request bodies over the configured size with 413, and
+bodies that stop arriving with 408."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offramp.api.errors import error_response
-from offramp.errors import PayloadTooLarge
+from offramp.errors import PayloadTooLarge, RequestTimeout
 
 
 class BodySizeLimit:
@@ -13,9 +16,10 @@ class BodySizeLimit:
     absent or wrong), and answers 413 before the app sees an oversized request. After
     the body is handed over, ``receive`` passes through so disconnects still arrive."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout_s: float | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
@@ -28,7 +32,14 @@ class BodySizeLimit:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout(self.read_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                # a body that stops arriving would hold the connection forever
+                error = RequestTimeout(f"the body did not arrive within {self.read_timeout_s:g}s")
+                await error_response(error)(scope, receive, send)
+                return
             if message["type"] != "http.request":
                 return  # the client left before sending its body
             chunk = message.get("body", b"")

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from offramp.api.deps import runtime_of
+from offramp.api.deps import gateway_of
 
 router = APIRouter()
 
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    body = runtime_of(request).accounting.metrics.render()
+    body = gateway_of(request).accounting.metrics.render()
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from offramp.errors import OfframpError
+from offramp.api.drain import Drain
+from offramp.errors import OfframpError, ShuttingDown
 
 T = TypeVar("T")
 DONE = b"data: [DONE]\n\n"
@@ -36,12 +37,18 @@ async def _disconnected(request: Request) -> None:
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await ``work``; cancel it and raise ClientGone if the client disconnects first."""
+    """Await ``work``; cancel it and raise ClientGone if the client disconnects first, or
+    ShuttingDown if the server's drain deadline cuts it."""
+    drain = _drain_of(request)
     task = asyncio.ensure_future(work)
+    if drain is not None:
+        drain.track(task)
     watcher = asyncio.ensure_future(_disconnected(request))
     try:
         done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if task in done:
+            if task.cancelled() and drain is not None and drain.was_cut(task):
+                raise ShuttingDown("the server stopped before the answer was ready")
             return task.result()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -49,6 +56,8 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
         raise ClientGone()
     finally:
         watcher.cancel()
+        if drain is not None:
+            drain.untrack(task)
 
 
 def sse(payload: dict[str, Any]) -> bytes:
@@ -66,33 +75,33 @@ async def start_sse(
 
     ``render`` turns each item into zero or more SSE frames; the stream ends with
     ``trailer()`` (if given and the stream succeeded) and ``data: [DONE]``, or with an
-    error event and ``[DONE]`` if it fails midway.
+    error event and ``[DONE]`` if it fails midway or the server's drain deadline cuts it.
+    The items are read by a task of their own (the pump), so a drain can stop them
+    without touching the response's own task.
     """
+    pump = _Pump(items, _drain_of(request))
     try:
-        first = await until_disconnect(request, anext(items))
-    except StopAsyncIteration:
-        first = None
+        first = await until_disconnect(request, pump.next())
     except BaseException:
-        await _close(items)
+        pump.stop()
         raise
 
     async def body() -> AsyncIterator[bytes]:
         # Once streaming, a disconnect cancels this generator (Starlette watches for it)
         # or fails the next send; either way the finally below stops the generation.
         try:
-            if first is not None:
-                for frame in render(first):
+            item = first
+            while not isinstance(item, _End):
+                for frame in render(item):
                     yield frame
-                async for item in items:
-                    for frame in render(item):
-                        yield frame
+                item = await pump.next()
             last = trailer() if trailer is not None else b""
             if last:
                 yield last
         except OfframpError as exc:
             yield sse(exc.envelope())
         finally:
-            await _close(items)
+            pump.stop()
         yield DONE
 
     return StreamingResponse(
@@ -100,6 +109,59 @@ async def start_sse(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
     )
+
+
+class _End:
+    """The pump's marker for a stream that ended."""
+
+
+_END = _End()
+
+
+class _Pump(Generic[T]):
+    """Reads ``items`` in a task of its own into a small queue. ``next`` returns the next
+    item, ``_END`` at the end, or raises the error the stream failed with (ShuttingDown
+    when the server's drain deadline cut it)."""
+
+    def __init__(self, items: AsyncIterator[T], drain: Drain | None):
+        self._items = items
+        self._drain = drain
+        self._queue: asyncio.Queue[T | _End | OfframpError] = asyncio.Queue(maxsize=16)
+        self._task = asyncio.ensure_future(self._run())
+        if drain is not None:
+            drain.track(self._task)
+
+    async def next(self) -> T | _End:
+        got = await self._queue.get()
+        if isinstance(got, OfframpError):
+            raise got
+        return got
+
+    def stop(self) -> None:
+        """Stop reading (the client left, or the response ended)."""
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        try:
+            async for item in self._items:
+                await self._queue.put(item)
+            end: T | _End | OfframpError = _END
+        except OfframpError as exc:
+            end = exc
+        except asyncio.CancelledError:
+            if self._drain is None or not self._drain.was_cut(self._task):
+                raise
+            end = ShuttingDown("the server stopped before the answer ended")
+        finally:
+            await _close(self._items)
+            if self._drain is not None:
+                self._drain.untrack(self._task)
+        self._queue.put_nowait(end) if not self._queue.full() else await self._queue.put(end)
+
+
+def _drain_of(request: Request) -> Drain | None:
+    drain: Drain | None = getattr(request.app.state, "drain", None)
+    return drain
 
 
 async def _close(items: AsyncIterator[Any]) -> None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from offramp.api.deps import tasks_of
+from offramp.api.caller import caller_of
+from offramp.api.deps import gateway_of, tasks_of
+from offramp.api.fields import MODEL_NAME_MAX, USER_MAX
 from offramp.api.responses import JSONResponse
 from offramp.api.streaming import sse, start_sse, until_disconnect
-from offramp.services.structured import Delta, Rejected
+from offramp.gateway.accounting import Caller
+from offramp.structured.repair import Delta, Rejected
 from offramp.tasks.engine import TaskCall, TaskEvent
 
 router = APIRouter()
@@ -29,13 +32,19 @@ class TaskRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: dict[str, Any] = Field(description="The task's input, per its input_schema.")
-    model: str | None = Field(default=None, description="Overrides the task's model.")
-    max_attempts: Annotated[int, Field(ge=1, le=10)] | None = Field(
+    model: Annotated[str, Field(min_length=1, max_length=MODEL_NAME_MAX)] | None = Field(
+        default=None, description="Overrides the task's model."
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=10, strict=True)] | None = Field(
         default=None, description="Overrides the task's bound on attempts."
+    )
+    user: Annotated[str, Field(max_length=USER_MAX)] | None = Field(
+        default=None,
+        description="The end user the run is for; task sessions belong to the key and user.",
     )
 
     def call(self) -> TaskCall:
-        return TaskCall(self.input, self.model, self.max_attempts)
+        return TaskCall(self.input, self.model, self.max_attempts, self.user)
 
 
 @router.get("/v1/tasks")
@@ -55,11 +64,13 @@ async def run_task(
     body: TaskRunRequest,
     request: Request,
     stream: Annotated[bool, Query(description="Stream SSE events.")] = False,
+    caller: Caller = Depends(caller_of),
 ) -> Response:
-    engine = tasks_of(request)
+    gateway = gateway_of(request)
     if stream:
-        return await start_sse(request, engine.events(name, body.call(), stream=True), render)
-    outcome = await until_disconnect(request, engine.run(name, body.call()))
+        events = gateway.task_events(caller, name, body.call(), stream=True)
+        return await start_sse(request, events, render)
+    outcome = await until_disconnect(request, gateway.run_task(caller, name, body.call()))
     return JSONResponse(outcome.body())
 
 

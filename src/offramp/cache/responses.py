@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from offramp.cache import keys
 from offramp.cache.backends import CacheBackend
 from offramp.cache.codec import dump_result, load_result
-from offramp.providers.base import StreamItem
 from offramp.types import (
     ChatRequest,
     Choice,
@@ -18,6 +17,7 @@ from offramp.types import (
     CompletionResult,
     FinishReason,
     StreamEnd,
+    StreamItem,
     TokenLogprob,
     ToolCall,
     Usage,

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from offramp.errors import InvalidRequest
+from offramp.errors import InvalidRequest, quoted
 from offramp.keys.store import KeyStore
 from offramp.ledger.store import open_engine
 from offramp.settings import load_settings
@@ -84,7 +84,7 @@ def revoke(
 ) -> None:
     """Revoke a key; servers refuse it within seconds."""
     if not _store(config).revoke(key_id):
-        raise InvalidRequest(f"no live API key {key_id!r}", param="key_id")
+        raise InvalidRequest(f"no live API key {quoted(key_id)}", param="key_id")
     print(f"revoked {key_id}")
 
 

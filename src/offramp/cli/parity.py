@@ -84,9 +84,10 @@ def parity(
 def _local_embedder() -> Embedder:
     """Answers are compared by the bundled embedding model, in this process, offline."""
     from offramp.app import build_pool
+    from offramp.gateway.accounting import Accounting, Caller
+    from offramp.gateway.gateway import Gateway
+    from offramp.gateway.runtime import build_runtime
     from offramp.providers.registry import builtin_registry
-    from offramp.services.embeddings import embed
-    from offramp.services.runtime import build_runtime
 
     settings = load_settings(preload=False)
 
@@ -107,8 +108,8 @@ def _local_embedder() -> Embedder:
             pool = build_pool(settings)
             try:
                 runtime = build_runtime(settings, pool, builtin_registry())
-                result = await embed(
-                    runtime, EmbedRequest("text-embedding-3-small", tuple(windows))
+                result = await Gateway(runtime, Accounting()).embed(
+                    Caller("parity"), EmbedRequest("text-embedding-3-small", tuple(windows))
                 )
                 await runtime.router.aclose()
                 return result.value.vectors

@@ -10,13 +10,16 @@ from typing import Annotated
 
 import typer
 
+from offramp.gateway.accounting import Accounting, Caller
+from offramp.gateway.gateway import Gateway
+from offramp.gateway.runtime import build_runtime
 from offramp.models import sources
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
-from offramp.services.runtime import build_runtime
 from offramp.settings import Settings, load_settings
 from offramp.types import ChatRequest, ChoiceDelta, EmbedRequest, Message, Sampling
 
+_LOCAL = Caller("cli")  # the one local user of `offramp chat` / `embed`: no key, no ledger
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
 
 
@@ -27,8 +30,7 @@ def serve(
     max_queue: Annotated[int | None, typer.Option(help="Waiting requests per model.")] = None,
 ) -> None:
     """Start the OpenAI-compatible server (default: the embedded models, 127.0.0.1:8000)."""
-    import uvicorn
-
+    from offramp import server
     from offramp.app import create_app
     from offramp.observability.logs import logging_config
 
@@ -37,14 +39,12 @@ def serve(
     for spec in load_registry(settings.config).specs:
         sources.resolve(spec.source, settings.models_dir)
     app = create_app(settings)
-    uvicorn.run(
+    server.serve(
         app,
-        host=settings.host,
-        port=settings.port,
+        settings,
         log_level=settings.log_level,
         log_config=logging_config(settings),
         access_log=False,  # offramp.access writes one line per request, with its id
-        timeout_graceful_shutdown=5,
     )
 
 
@@ -70,12 +70,11 @@ def chat(
 
 async def _chat(settings: Settings, request: ChatRequest) -> None:
     from offramp.app import build_pool
-    from offramp.services import generation
 
     pool = build_pool(settings)
     runtime = build_runtime(settings, pool, builtin_registry())
     try:
-        stream = (await generation.stream_chat(runtime, request)).value
+        stream = (await Gateway(runtime, Accounting()).stream_chat(_LOCAL, request)).value
         async for item in stream:
             if isinstance(item, ChoiceDelta) and item.text:
                 sys.stdout.write(item.text)
@@ -100,12 +99,11 @@ def embed(
 
 async def _embed(settings: Settings, request: EmbedRequest) -> None:
     from offramp.app import build_pool
-    from offramp.services import embeddings
 
     pool = build_pool(settings)
     runtime = build_runtime(settings, pool, builtin_registry())
     try:
-        result = (await embeddings.embed(runtime, request)).value
+        result = (await Gateway(runtime, Accounting()).embed(_LOCAL, request)).value
         for vector in result.vectors:
             print(json.dumps([round(float(x), 6) for x in vector]))
     finally:

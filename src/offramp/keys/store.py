@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from offramp.errors import InvalidRequest
 from offramp.ledger.schema import api_keys, usage
 
 SECRET_PREFIX = "sk-offramp-"
+MAX_COUNT = 2**31 - 1  # rpm/tpm: the ledger's INTEGER columns (PostgreSQL's int4)
+MAX_BUDGET_USD = 1e9
+MAX_NAME = 128  # the ledger's name and model columns
+MAX_MODELS = 256
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,9 @@ class KeyStore:
         budget_usd: float | None = None,
         models: tuple[str, ...] | None = None,
     ) -> tuple[ApiKey, str]:
-        """A new key and its secret (returned only here)."""
-        for param, value in (("rpm", rpm), ("tpm", tpm), ("budget_usd", budget_usd)):
-            if value is not None and value <= 0:
-                raise InvalidRequest(f"{param} must be positive, got {value}", param=param)
+        """A new key and its secret (returned only here); InvalidRequest naming the field
+        for a limit of the wrong type or out of bounds, or a name too long to store."""
+        check_key_fields(name, rpm, tpm, budget_usd, models)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(
             id="key_" + secrets.token_hex(6),
@@ -135,3 +139,39 @@ def _key(row: Any) -> ApiKey:
         budget_usd=row["budget_usd"],
         models=None if models is None else tuple(json.loads(models)),
     )
+
+
+def check_key_fields(
+    name: str,
+    rpm: object,
+    tpm: object,
+    budget_usd: object,
+    models: tuple[str, ...] | None,
+) -> None:
+    """Refuse (InvalidRequest naming the field) what the ledger could not store exactly:
+    counts that are not integers in 1..2^31-1 (``true`` is not a count), budgets that are
+    not finite numbers in (0, 1e9], names and model names over 128 characters."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
+        raise InvalidRequest(f"name must be 1 to {MAX_NAME} characters", param="name")
+    for param, count in (("rpm", rpm), ("tpm", tpm)):
+        if count is None:
+            continue
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise InvalidRequest(f"{param} must be an integer", param=param)
+        if not 0 < count <= MAX_COUNT:
+            raise InvalidRequest(f"{param} must be between 1 and {MAX_COUNT}", param=param)
+    if budget_usd is not None:
+        if isinstance(budget_usd, bool) or not isinstance(budget_usd, int | float):
+            raise InvalidRequest("budget_usd must be a number", param="budget_usd")
+        if not math.isfinite(budget_usd) or not 0 < budget_usd <= MAX_BUDGET_USD:
+            raise InvalidRequest(
+                f"budget_usd must be above 0 and at most {MAX_BUDGET_USD:g}", param="budget_usd"
+            )
+    if models is not None:
+        if len(models) > MAX_MODELS:
+            raise InvalidRequest(f"at most {MAX_MODELS} models per key", param="models")
+        for i, model in enumerate(models):
+            if not 0 < len(model) <= MAX_NAME:
+                raise InvalidRequest(
+                    f"model names are 1 to {MAX_NAME} characters", param=f"models[{i}]"
+                )

@@ -81,9 +81,24 @@ def _api_keys_table(conn: Connection) -> None:
     ).create(conn)
 
 
+def _task_runs(conn: Connection) -> None:
+    """Task runs are usage records naming their task; task conversations are shared by
+    replicas and owned by the key (and end user) that started them."""
+    conn.execute(text("ALTER TABLE offramp_usage ADD COLUMN task VARCHAR(128)"))
+    Table(
+        "offramp_task_sessions",
+        MetaData(),
+        Column("id", String(160), primary_key=True),
+        Column("owner", String(320), nullable=False),
+        Column("turns", Text, nullable=False),
+        Column("updated_at", Float, nullable=False),
+    ).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_usage", _usage_table),
     ("0002_api_keys", _api_keys_table),
+    ("0003_task_runs", _task_runs),
 )
 
 

@@ -34,3 +34,4 @@ class UsageRecord:
     cache_hit: bool = False
     stream: bool = False
     error_code: str | None = None
+    task: str | None = None  # the task a task run (endpoint ``task``) ran

@@ -29,6 +29,16 @@ usage = Table(
     Column("cache_hit", Boolean, nullable=False),
     Column("stream", Boolean, nullable=False),
     Column("error_code", String(64)),
+    Column("task", String(128)),
+)
+
+task_sessions = Table(
+    "offramp_task_sessions",
+    metadata,
+    Column("id", String(160), primary_key=True),  # task name and session id
+    Column("owner", String(320), nullable=False),  # key id and end user
+    Column("turns", Text, nullable=False),  # JSON list of [user, assistant]
+    Column("updated_at", Float, nullable=False),
 )
 
 api_keys = Table(

@@ -1,7 +1,7 @@
 """Log configuration for the server: plain text, or one JSON object per line.
 
 JSON lines carry the time, level, logger, message and the request id of the request
-being served (from ``api.context``), plus the access log's method, path, status and
+being served (``request_id_var``, set by the API's request context), plus the access log's method, path, status and
 latency. Prompts appear only with ``log_prompts`` on; API keys never do.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 
-from offramp.api.context import request_id_var
 from offramp.settings import Settings
+
+request_id_var: ContextVar[str | None] = ContextVar("offramp_request_id", default=None)
 
 _EXTRA_FIELDS = ("method", "path", "status", "latency_ms", "body")
 

@@ -8,15 +8,12 @@ from dataclasses import dataclass
 from offramp.errors import ProviderError
 from offramp.types import (
     ChatRequest,
-    ChoiceDelta,
     CompletionRequest,
     CompletionResult,
     EmbedRequest,
     EmbedResult,
-    StreamEnd,
+    StreamItem,
 )
-
-StreamItem = ChoiceDelta | StreamEnd
 
 
 @dataclass(frozen=True)

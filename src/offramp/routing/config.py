@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from offramp.errors import InvalidRequest
 from offramp.providers.upstream import UpstreamSpec
 from offramp.settings import read_config_file
+from offramp.types import Kind
 
 Strategy = Literal["priority", "weighted", "least-latency", "cheapest"]
-Kind = Literal["chat", "embedding"]
 
 
 class _Spec(BaseModel):

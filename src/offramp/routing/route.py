@@ -14,7 +14,6 @@ from offramp.routing.breaker import CircuitBreaker
 from offramp.routing.config import (
     BreakerSpec,
     DeploymentSpec,
-    Kind,
     RetrySpec,
     RouteSpec,
 )
@@ -22,6 +21,7 @@ from offramp.routing.deployment import Deployment, Target
 from offramp.routing.pricing import FREE, Price, PriceTable
 from offramp.routing.retry import Backoff
 from offramp.routing.strategies import STRATEGIES, Hint, Order
+from offramp.types import Kind
 
 
 @dataclass(frozen=True)

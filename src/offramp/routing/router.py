@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from offramp.errors import InvalidRequest, ModelNotFound, OfframpError, UpstreamError
-from offramp.providers.base import Capabilities, Provider, StreamItem
-from offramp.routing.config import Kind
+from offramp.providers.base import Capabilities, Provider
 from offramp.routing.deployment import Deployment
 from offramp.routing.outcome import Routed
 from offramp.routing.retry import Deadline
@@ -24,6 +23,7 @@ from offramp.routing.route import Route
 from offramp.routing.strategies import Hint
 from offramp.routing.streams import Held, hold, tail
 from offramp.routing.walk import Walk
+from offramp.types import Kind, StreamItem
 
 T = TypeVar("T")
 Check = Callable[[Capabilities], None]  # raises the ClientError a deployment would give

@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from offramp.errors import OfframpError
-from offramp.providers.base import StreamItem
 from offramp.routing.deployment import Deployment
 from offramp.routing.outcome import Outcome
-from offramp.types import StreamEnd
+from offramp.types import StreamEnd, StreamItem
 
 
 @dataclass

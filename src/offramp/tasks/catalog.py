@@ -18,7 +18,7 @@ import yaml
 from jinja2 import Template
 from pydantic import ValidationError
 
-from offramp.errors import InvalidRequest, TaskNotFound
+from offramp.errors import InvalidRequest, TaskNotFound, quoted
 from offramp.tasks.hooks import TaskHooks
 from offramp.tasks.inputs import validate_input
 from offramp.tasks.prompts import PromptRenderer
@@ -71,7 +71,9 @@ class TaskCatalog:
         task = self._tasks.get(name)
         if task is None:
             known = ", ".join(self._tasks)
-            raise TaskNotFound(f"The task `{name}` does not exist. Tasks: {known}", param="name")
+            raise TaskNotFound(
+                f"The task {quoted(name)} does not exist. Tasks: {known}", param="name"
+            )
         return task
 
     def all(self) -> list[Task]:

@@ -7,10 +7,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from offramp.errors import OfframpError, OutputValidationFailed
-from offramp.services.structured import (
+from offramp.structured.repair import (
     Accepted,
     ChatBackend,
     Checked,
@@ -24,28 +24,32 @@ from offramp.services.structured import (
     schema_problems,
 )
 from offramp.tasks.catalog import Task, TaskCatalog
-from offramp.tasks.history import SessionHistory
+from offramp.tasks.history import SessionStore
 from offramp.tasks.hooks import RunInfo, TaskHooks
 from offramp.tasks.inputs import validate_input
 from offramp.tasks.prompts import PromptRenderer
 from offramp.tasks.spec import TaskSpec, lookup, resolve_schema
 from offramp.types import ChatRequest, Message, Sampling, Usage
 
-Pricing = Callable[[str, Usage], float]
 
+class TaskBackend(ChatBackend, Protocol):
+    """A chat backend bound to one run, which also knows what the run has cost so far
+    (each call at the price of the deployment that made it)."""
 
-def local_pricing(model: str, usage: Usage) -> float:
-    """Models served in this process cost nothing per token."""
-    return 0.0
+    def spent_usd(self) -> float:
+        """USD spent by this run's calls so far."""
+        ...
 
 
 @dataclass(frozen=True)
 class TaskCall:
-    """One request to run a task: its input and optional overrides of the task's route."""
+    """One request to run a task: its input, optional overrides of the task's route, and
+    the end user it is for (sessions belong to the key and end user)."""
 
     input: dict[str, Any]
     model: str | None = None
     max_attempts: int | None = None
+    user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,13 @@ class _Prepared:
     model: str
     session: str | None
     job: Job
+    owner: str
+    backend: TaskBackend
 
 
 class TaskEngine:
-    """Runs tasks from a catalog against a chat backend.
+    """Runs tasks from a catalog against the chat backend each run is given (the
+    gateway's, bound to the route it resolved and the meter of the request).
 
     A result is returned only when it passed the task's schemas and validators, either
     from the model (within the task's bounded attempts) or from its declared fallback;
@@ -93,41 +100,47 @@ class TaskEngine:
         self,
         catalog: TaskCatalog,
         hooks: TaskHooks,
-        backend: ChatBackend,
-        history: SessionHistory,
-        pricing: Pricing = local_pricing,
+        history: SessionStore,
     ):
         self.catalog = catalog
         self._hooks = hooks
-        self._backend = backend
         self._history = history
-        self._pricing = pricing
 
-    async def run(self, name: str, call: TaskCall) -> TaskOutcome:
+    def model_of(self, name: str, call: TaskCall) -> str:
+        """The model a run of ``name`` asks for (the override, else the task's own);
+        TaskNotFound for an unknown task."""
+        return call.model or self.catalog.get(name).spec.route.model
+
+    async def run(
+        self, name: str, call: TaskCall, backend: TaskBackend, owner: str = ""
+    ) -> TaskOutcome:
         """Run the task to its validated result."""
-        async for event in self.events(name, call, stream=False):
+        async for event in self.events(name, call, backend, owner=owner, stream=False):
             if isinstance(event, TaskOutcome):
                 return event
         raise AssertionError("events() ends with a TaskOutcome or raises")  # pragma: no cover
 
-    async def events(self, name: str, call: TaskCall, *, stream: bool) -> AsyncIterator[TaskEvent]:
+    async def events(
+        self, name: str, call: TaskCall, backend: TaskBackend, *, owner: str = "", stream: bool
+    ) -> AsyncIterator[TaskEvent]:
         """Each attempt's text (Deltas, when ``stream``), each Rejected attempt, then the
-        TaskOutcome. Input errors are raised before anything is generated."""
+        TaskOutcome. Input errors are raised before anything is generated; a session id
+        that belongs to another ``owner`` is SessionNotFound."""
         started = time.monotonic()
-        prepared = await self._prepare(name, call)
+        prepared = await self._prepare(name, call, backend, owner)
         spec = prepared.task.spec
         accepted: Accepted | None = None
         try:
-            async for event in attempts(self._backend, prepared.job, stream=stream):
+            async for event in attempts(backend, prepared.job, stream=stream):
                 if isinstance(event, Accepted):
                     accepted = event
                 else:
                     yield event
         except RepairsExhausted as exc:
-            yield self._fall_back(prepared, exc, started)
+            yield await self._fall_back(prepared, exc, started)
             return
         assert accepted is not None
-        self._remember(prepared, accepted.value)
+        await self._remember(prepared, accepted.value)
         meta = self._metadata(prepared, accepted.attempts, accepted.usage, accepted.rejected)
         meta.update(
             latency_ms=_ms(started),
@@ -136,7 +149,9 @@ class TaskEngine:
         )
         yield TaskOutcome(spec.name, spec.version, accepted.value, meta)
 
-    async def _prepare(self, name: str, call: TaskCall) -> _Prepared:
+    async def _prepare(
+        self, name: str, call: TaskCall, backend: TaskBackend, owner: str
+    ) -> _Prepared:
         task = self.catalog.get(name)
         spec = task.spec
         values = validate_input(spec.input_schema, call.input)
@@ -144,11 +159,11 @@ class TaskEngine:
         if spec.hooks.prepare:
             context = await self._hooks.prepare.get(spec.hooks.prepare, spec.name)(values)
         requested = call.model or spec.route.model
-        model, _ = await self._backend.describe(requested)
+        model = backend.model
         session = None
         if spec.history is not None:
             session = str(values.get(spec.history.session) or uuid.uuid4().hex)
-        messages = self._messages(task, values, context, session)
+        messages = await self._messages(task, values, context, session, owner)
         route = spec.route
         sampling = Sampling(
             temperature=route.temperature,
@@ -163,10 +178,15 @@ class TaskEngine:
             max_attempts=call.max_attempts or spec.route.max_attempts,
             logprobs=spec.route.logprobs,
         )
-        return _Prepared(task, values, context, model, session, job)
+        return _Prepared(task, values, context, model, session, job, owner, backend)
 
-    def _messages(
-        self, task: Task, values: dict[str, Any], context: dict[str, Any], session: str | None
+    async def _messages(
+        self,
+        task: Task,
+        values: dict[str, Any],
+        context: dict[str, Any],
+        session: str | None,
+        owner: str,
     ) -> tuple[Message, ...]:
         spec = task.spec
         where = f"task {spec.name!r}"
@@ -175,8 +195,8 @@ class TaskEngine:
         if task.system is not None:
             messages.append(Message("system", PromptRenderer.render(task.system, ctx, where)))
         if spec.history is not None and session is not None:
-            for user, assistant in self._history.turns(
-                f"{spec.name}:{session}", spec.history.turns
+            for user, assistant in await self._history.turns(
+                f"{spec.name}:{session}", owner, spec.history.turns
             ):
                 messages += [Message("user", user), Message("assistant", assistant)]
         messages.append(Message("user", PromptRenderer.render(task.user, ctx, where)))
@@ -206,7 +226,9 @@ class TaskEngine:
             problems += validator(result, values, ref.args)
         return tuple(problems)
 
-    def _fall_back(self, prepared: _Prepared, exc: RepairsExhausted, started: float) -> TaskOutcome:
+    async def _fall_back(
+        self, prepared: _Prepared, exc: RepairsExhausted, started: float
+    ) -> TaskOutcome:
         spec = prepared.task.spec
         tried = len(exc.rejected)
         if spec.fallback is None:
@@ -222,12 +244,12 @@ class TaskEngine:
                 f"task `{spec.name}`: the fallback `{spec.fallback}` produced an invalid "
                 f"result: {'; '.join(problems)}"
             )
-        self._remember(prepared, result)
+        await self._remember(prepared, result)
         meta = self._metadata(prepared, tried, exc.usage, exc.rejected)
         meta.update(latency_ms=_ms(started), fallback=spec.fallback, confidence=None)
         return TaskOutcome(spec.name, spec.version, result, meta)
 
-    def _remember(self, prepared: _Prepared, result: Any) -> None:
+    async def _remember(self, prepared: _Prepared, result: Any) -> None:
         history = prepared.task.spec.history
         if history is None or prepared.session is None:
             return
@@ -237,7 +259,7 @@ class TaskEngine:
             reply = lookup(result, history.assistant)
         except KeyError:
             return
-        self._history.add(key, user, str(reply))
+        await self._history.add(key, prepared.owner, user, str(reply))
 
     def _metadata(
         self, prepared: _Prepared, tried: int, usage: Usage, rejected: tuple[Rejected, ...]
@@ -250,7 +272,7 @@ class TaskEngine:
                 "completion_tokens": usage.completion_tokens,
                 "total_tokens": usage.total_tokens,
             },
-            "cost_usd": self._pricing(prepared.model, usage),
+            "cost_usd": prepared.backend.spent_usd(),
             "repairs": [{"attempt": r.attempt, "problems": list(r.problems)} for r in rejected],
         }
         if prepared.session is not None:

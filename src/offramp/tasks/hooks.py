@@ -70,13 +70,3 @@ class TaskHooks:
     finish: _Named[Finish] = field(default_factory=lambda: _Named("finish"))
     validators: _Named[Validator] = field(default_factory=lambda: _Named("validator"))
     fallbacks: _Named[Fallback] = field(default_factory=lambda: _Named("fallback"))
-
-
-def builtin_hooks() -> TaskHooks:
-    """The hooks the built-in tasks use (any user task may use them too)."""
-    from offramp.tasks import code_analysis, learning, mealplan, scaffold, tutor
-
-    hooks = TaskHooks()
-    for module in (learning, mealplan, scaffold, code_analysis, tutor):
-        module.register(hooks)
-    return hooks

@@ -10,16 +10,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from offramp.api.caller import caller_of
-from offramp.api.deps import runtime_of
+from offramp.api.deps import gateway_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
 from offramp.api.responses import JSONResponse
 from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
-from offramp.providers.base import StreamItem
-from offramp.services import metered
-from offramp.services.accounting import Caller
-from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, ToolCall
+from offramp.gateway.accounting import Caller
+from offramp.types import ChoiceDelta, CompletionResult, StreamItem, TokenLogprob, ToolCall
 
 router = APIRouter()
 
@@ -29,21 +27,20 @@ async def create_chat_completion(
     body: ChatCompletionRequest, request: Request, caller: Caller = Depends(caller_of)
 ) -> Response:
     started = time.perf_counter()
-    runtime = runtime_of(request)
+    gateway = gateway_of(request)
     chat = translate.chat_request(body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _ChunkRenderer(completion_id, created, body.model, include_usage)
-        stream = await until_disconnect(request, metered.stream_chat(runtime, caller, chat))
+        stream = await until_disconnect(request, gateway.stream_chat(caller, chat))
         outcome = stream.outcome
         headers = routing_headers([outcome], started)
         return await start_sse(
             request, stream.value, frames.render, headers, lambda: cost_comment(outcome)
         )
-    attempts = request.app.state.settings.structured_max_attempts
-    done = await until_disconnect(request, metered.chat(runtime, caller, chat, attempts))
+    done = await until_disconnect(request, gateway.chat(caller, chat))
     headers = routing_headers(done.outcomes, started, done.usages)
     if chat.output.kind != "text":
         headers["x-offramp-output-attempts"] = str(done.attempts)

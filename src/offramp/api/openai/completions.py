@@ -10,17 +10,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from offramp.api.caller import caller_of
-from offramp.api.deps import runtime_of
+from offramp.api.deps import gateway_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import CompletionRequestWire
 from offramp.api.responses import JSONResponse
 from offramp.api.routing_headers import cost_comment, routing_headers
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.errors import UnsupportedParameter
-from offramp.providers.base import StreamItem
-from offramp.services import metered
-from offramp.services.accounting import Caller
-from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, Usage
+from offramp.gateway.accounting import Caller
+from offramp.types import ChoiceDelta, CompletionResult, StreamItem, TokenLogprob, Usage
 
 router = APIRouter()
 
@@ -30,7 +28,7 @@ async def create_completion(
     body: CompletionRequestWire, request: Request, caller: Caller = Depends(caller_of)
 ) -> Response:
     started = time.perf_counter()
-    runtime = runtime_of(request)
+    gateway = gateway_of(request)
     requests = translate.completion_requests(body)
     completion_id = f"cmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -44,9 +42,7 @@ async def create_completion(
         if len(requests) > 1:
             raise UnsupportedParameter("streaming takes one prompt per request", param="prompt")
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = await until_disconnect(
-            request, metered.stream_complete(runtime, caller, requests[0])
-        )
+        stream = await until_disconnect(request, gateway.stream_complete(caller, requests[0]))
         outcome = stream.outcome
         return await start_sse(
             request,
@@ -55,7 +51,7 @@ async def create_completion(
             routing_headers([outcome], started),
             lambda: cost_comment(outcome),
         )
-    routed = await until_disconnect(request, metered.complete(runtime, caller, requests))
+    routed = await until_disconnect(request, gateway.complete(caller, requests))
     results = [r.value for r in routed]
     headers = routing_headers([r.outcome for r in routed], started, [r.usage for r in results])
     return JSONResponse({**base, **_merge(results, requests[0].n)}, headers=headers)

@@ -9,14 +9,13 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 
 from offramp.api.caller import caller_of
-from offramp.api.deps import runtime_of
+from offramp.api.deps import gateway_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import EmbeddingRequestWire
 from offramp.api.responses import JSONResponse
 from offramp.api.routing_headers import routing_headers
 from offramp.api.streaming import until_disconnect
-from offramp.services import metered
-from offramp.services.accounting import Caller
+from offramp.gateway.accounting import Caller
 from offramp.types import Usage
 
 router = APIRouter()
@@ -27,10 +26,8 @@ async def create_embeddings(
     body: EmbeddingRequestWire, request: Request, caller: Caller = Depends(caller_of)
 ) -> JSONResponse:
     started = time.perf_counter()
-    runtime = runtime_of(request)
-    routed = await until_disconnect(
-        request, metered.embed(runtime, caller, translate.embed_request(body))
-    )
+    gateway = gateway_of(request)
+    routed = await until_disconnect(request, gateway.embed(caller, translate.embed_request(body)))
     result = routed.value
     vectors = result.vectors
     if body.encoding_format == "base64":

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from offramp.api.fields import EndUser, ModelName
+
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -102,7 +104,7 @@ Stop = str | Annotated[list[str], Field(max_length=4)] | None
 
 
 class SamplingFields(_Request):
-    model: str
+    model: ModelName
     temperature: Temperature | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     n: Annotated[int, Field(ge=1, le=16)] | None = None
@@ -113,7 +115,7 @@ class SamplingFields(_Request):
     frequency_penalty: Penalty | None = None
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
     seed: int | None = None
-    user: str | None = None
+    user: EndUser | None = None
     # extensions
     top_k: Annotated[int, Field(ge=0)] | None = None
     min_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
@@ -145,8 +147,8 @@ class CompletionRequestWire(SamplingFields):
 
 
 class EmbeddingRequestWire(_Request):
-    model: str
+    model: ModelName
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: Annotated[int, Field(ge=1)] | None = None
-    user: str | None = None
+    user: EndUser | None = None

@@ -19,7 +19,7 @@ from offramp.api.openai.protocol import (
     OtherPart,
     SamplingFields,
 )
-from offramp.errors import InvalidRequest, UnsupportedParameter
+from offramp.errors import InvalidRequest, UnsupportedParameter, quoted
 from offramp.types import (
     ChatRequest,
     CompletionRequest,
@@ -171,7 +171,7 @@ def _logit_bias(raw: dict[str, float] | None) -> dict[int, float]:
             out[int(key)] = value
         except ValueError as exc:
             raise InvalidRequest(
-                f"logit_bias keys must be token ids, got {key!r}", param="logit_bias"
+                f"logit_bias keys must be token ids, got {quoted(key)}", param="logit_bias"
             ) from exc
     return out
 
@@ -183,7 +183,7 @@ def _message(i: int, m: ChatMessage) -> Message:
         for j, part in enumerate(m.content):
             if isinstance(part, OtherPart):
                 raise UnsupportedParameter(
-                    f"content parts of type {part.type!r} are not supported by this model; "
+                    f"content parts of type {quoted(part.type)} are not supported by this model; "
                     "send text parts only",
                     param=f"messages[{i}].content[{j}]",
                 )
@@ -221,7 +221,7 @@ def _tool_choice(body: ChatCompletionRequest, tools: tuple[ToolSpec, ...]) -> To
     if isinstance(raw, NamedToolChoice):
         if raw.function.name not in {t.name for t in tools}:
             raise InvalidRequest(
-                f"tool_choice names {raw.function.name!r}, which is not in tools",
+                f"tool_choice names {quoted(raw.function.name)}, which is not in tools",
                 param="tool_choice",
             )
         return ToolChoice("named", raw.function.name)

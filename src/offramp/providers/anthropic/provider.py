@@ -25,9 +25,9 @@ from offramp.providers.anthropic.request import Json, to_upstream
 from offramp.providers.anthropic.response import from_upstream
 from offramp.providers.anthropic.stream import SSEDecoder, StreamTranslator, parse_event
 from offramp.providers.anthropic.wire import WireMessage
-from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.providers.base import Capabilities, Provider
 from offramp.settings import Settings
-from offramp.types import ChatRequest, CompletionResult
+from offramp.types import ChatRequest, CompletionResult, StreamItem
 
 MESSAGES_PATH = "/v1/messages"
 

@@ -30,8 +30,7 @@ from offramp.errors import UpstreamError
 from offramp.providers.anthropic import failures
 from offramp.providers.anthropic.response import finish_reason, usage
 from offramp.providers.anthropic.wire import StreamEvent, WireError, WireUsage
-from offramp.providers.base import StreamItem
-from offramp.types import ChoiceDelta, OutputFormat, StreamEnd, ToolCall
+from offramp.types import ChoiceDelta, OutputFormat, StreamEnd, StreamItem, ToolCall
 
 
 class SSEDecoder:

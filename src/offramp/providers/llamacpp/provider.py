@@ -10,7 +10,7 @@ from pathlib import Path
 
 from offramp.errors import ContextLengthExceeded, InvalidRequest, UnsupportedParameter
 from offramp.models.registry import ModelSpec
-from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.providers.base import Capabilities, Provider
 from offramp.providers.llamacpp import tools as tool_calls
 from offramp.providers.llamacpp.chat_format import ChatFormatter
 from offramp.providers.llamacpp.engine import Engine
@@ -29,6 +29,7 @@ from offramp.types import (
     FinishReason,
     Sampling,
     StreamEnd,
+    StreamItem,
     TokenLogprob,
     ToolCall,
     ToolChoice,
@@ -279,18 +280,27 @@ class LlamaCppProvider(Provider):
     async def _stream(self, plan: _Plan) -> AsyncIterator[StreamItem]:
         gates = [tool_calls.ContentGate(plan.tool_choice, plan.tools_active) for _ in range(plan.n)]
         completion_tokens = 0
+        pending = [0] * plan.n  # tokens generated but not yet carried by a delta
+        prompt = len(plan.prompt)  # told once, with the first delta
         if plan.echo:
             for i in range(plan.n):
-                yield ChoiceDelta(i, plan.echo)
+                yield ChoiceDelta(i, plan.echo, prompt_tokens=prompt)
+                prompt = 0
         async for batch in self._events(plan):
-            for index, text, lps, finished in _merge(batch):
+            for index, text, lps, count, finished in _merge(batch):
                 gate = gates[index]
                 released = gate.feed(text)
+                pending[index] += count
                 if released or lps:
-                    yield ChoiceDelta(index, released, logprobs=lps)
+                    yield ChoiceDelta(
+                        index, released, logprobs=lps, tokens=pending[index], prompt_tokens=prompt
+                    )
+                    pending[index], prompt = 0, 0
                 if finished is not None:
                     completion_tokens += finished.completion_tokens
-                    yield self._final_delta(index, gate, plan, finished)
+                    final = self._final_delta(index, gate, plan, finished)
+                    yield replace(final, tokens=pending[index], prompt_tokens=prompt)
+                    pending[index], prompt = 0, 0
         yield StreamEnd(Usage(len(plan.prompt), completion_tokens))
 
     def _final_delta(
@@ -322,16 +332,17 @@ class _Sink:
 
 def _merge(
     batch: list[tuple[int, Event]],
-) -> list[tuple[int, str, tuple[TokenLogprob, ...] | None, Finished | None]]:
-    """Fold a batch of events into one (index, text, logprobs, finished) per choice run."""
-    out: list[tuple[int, str, tuple[TokenLogprob, ...] | None, Finished | None]] = []
+) -> list[tuple[int, str, tuple[TokenLogprob, ...] | None, int, Finished | None]]:
+    """Fold a batch of events into one (index, text, logprobs, tokens, finished) per
+    choice run."""
+    out: list[tuple[int, str, tuple[TokenLogprob, ...] | None, int, Finished | None]] = []
     texts: list[str] = []
     lps: list[TokenLogprob] = []
     current: int | None = None
 
     def flush(finished: Finished | None = None) -> None:
         if current is not None and (texts or lps or finished):
-            out.append((current, "".join(texts), tuple(lps) or None, finished))
+            out.append((current, "".join(texts), tuple(lps) or None, len(texts), finished))
         texts.clear()
         lps.clear()
 

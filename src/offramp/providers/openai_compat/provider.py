@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 
 from offramp.errors import InvalidRequest
-from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.providers.base import Capabilities, Provider
 from offramp.providers.openai_compat import failures, translate
 from offramp.providers.openai_compat.sse import SSEDecoder
 from offramp.providers.openai_compat.translate import Dialect, Json, Malformed, StreamFailed
@@ -28,6 +28,7 @@ from offramp.types import (
     CompletionResult,
     EmbedRequest,
     EmbedResult,
+    StreamItem,
 )
 
 

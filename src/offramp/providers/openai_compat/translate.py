@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from offramp.providers.base import StreamItem
 from offramp.types import (
     ChatRequest,
     Choice,
@@ -29,6 +28,7 @@ from offramp.types import (
     OutputFormat,
     Sampling,
     StreamEnd,
+    StreamItem,
     TokenLogprob,
     ToolCall,
     ToolChoice,

@@ -1,34 +1,31 @@
-"""What the services need at run time, built once per app and passed down."""
+"""What the gateway routes over, built once per app and passed down."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from offramp.errors import InvalidRequest, ModelNotFound
+from offramp.local.admission import Admission
+from offramp.local.admitted import LocalTarget
+from offramp.local.pool import ModelPool
 from offramp.models.registry import ModelSpec
 from offramp.providers.registry import ProviderRegistry
 from offramp.routing.config import load_routes
 from offramp.routing.pricing import PriceTable, load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder, implicit_spec
 from offramp.routing.router import Router
-from offramp.services.accounting import Accounting
-from offramp.services.admission import Admission
-from offramp.services.local import LocalTarget
-from offramp.services.pool import ModelPool
 from offramp.settings import Settings
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """The loaded models (possibly shared between apps), this app's admission control,
-    its router (every public name, local or routed, resolves there) and its accounting
-    (caches, limits, ledger, metrics; all off by default)."""
+    """The loaded models (possibly shared between apps), this app's admission control and
+    its router (every public name, local or routed, resolves there)."""
 
     pool: ModelPool
     admission: Admission
     router: Router
-    accounting: Accounting = field(default_factory=Accounting)
 
 
 def build_runtime(

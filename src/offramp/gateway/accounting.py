@@ -1,19 +1,26 @@
 """Everything around a model call that is not generation: who asked and whether they
 may, the response caches, what it cost, and the one usage record per request.
 
-The API layer builds a ``Caller`` per request; ``services.metered`` wraps each model
-call in a ``Meter`` that admits it (model allowed, limits, budget), records exactly one
-``UsageRecord`` when it ends however it ends, and charges the key's counters.
+The API layer builds a ``Caller`` per request; the gateway wraps each request in a
+``Meter`` that admits it (model allowed, limits, budget), records exactly one
+``UsageRecord`` when it ends however it ends (a client that leaves is billed for what was
+generated), and charges the key's counters.
+
+Metric labels come from configured names only: a meter is labelled by the configured
+name (route or alias) that took its request, and a request no route took is ``unknown``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from offramp.cache.embeddings import EmbeddingCache
 from offramp.cache.responses import ResponseCache
-from offramp.errors import OfframpError, PermissionDenied
+from offramp.errors import OfframpError, PermissionDenied, quoted
 from offramp.keys.limits import Limiter
 from offramp.keys.store import ApiKey
 from offramp.ledger.records import UsageRecord
@@ -21,6 +28,9 @@ from offramp.ledger.writer import LedgerWriter
 from offramp.observability.metrics import Metrics
 from offramp.routing.outcome import Outcome
 from offramp.types import Usage
+
+log = logging.getLogger(__name__)
+UNKNOWN = "unknown"  # the metric label of a request no configured route took
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,14 @@ class Caller:
         """Cache entries are shared only within one API key."""
         return self.key.id if self.key is not None else ""
 
+    def owner(self, end_user: str | None) -> str:
+        """Who owns state this request creates (a task session): the key and end user."""
+        return f"{self.key.id if self.key is not None else '-'}/{end_user or ''}"
+
+    def item(self, index: int) -> Caller:
+        """The caller of item ``index`` of a batch: the same key, its own request id."""
+        return Caller(f"{self.request_id}-{index}", self.key, self.use_cache)
+
 
 @dataclass
 class Accounting:
@@ -47,20 +65,27 @@ class Accounting:
     embeddings: EmbeddingCache | None = None
     limiter: Limiter | None = None
     ledger: LedgerWriter | None = None
+    pending: set[asyncio.Task[None]] = field(default_factory=set)  # charges in flight
 
     async def begin(
-        self, caller: Caller, endpoint: str, model: str, end_user: str | None, stream: bool
+        self,
+        caller: Caller,
+        endpoint: str,
+        model: str,
+        end_user: str | None,
+        stream: bool,
+        task: str | None = None,
     ) -> Meter:
         """A meter for one request, after checking the key may make it (raises
         PermissionDenied, RateLimited or BudgetExceeded, each recorded)."""
-        meter = Meter(self, caller, endpoint, model, end_user, stream)
+        meter = Meter(self, caller, endpoint, model, end_user, stream, task)
         key = caller.key
         if key is None:
             return meter
         try:
             if not key.allows(model):
                 raise PermissionDenied(
-                    f"API key {key.id} may not use model {model!r}",
+                    f"API key {key.id} may not use model {quoted(model)}",
                     param="model",
                     code="model_not_allowed",
                 )
@@ -84,6 +109,7 @@ class Meter:
         model: str,
         end_user: str | None,
         stream: bool,
+        task: str | None = None,
     ):
         self._acc = accounting
         self._caller = caller
@@ -95,12 +121,23 @@ class Meter:
         self._started = time.monotonic()
         self._ttft_ms: float | None = None
         self._done = False
+        self._task = task
         self.route: str | None = None  # the route that took the request, once resolved
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    @property
+    def label(self) -> str:
+        """The metric label: the configured name asked for (a route's name or alias) once
+        a route took the request, else ``unknown``."""
+        return self._model if self.route is not None else UNKNOWN
 
     def first_token(self) -> None:
         if self._ttft_ms is None:
             self._ttft_ms = (time.monotonic() - self._started) * 1000
-            self._acc.metrics.ttft.labels(self._model).observe(self._ttft_ms / 1000)
+            self._acc.metrics.ttft.labels(self.label).observe(self._ttft_ms / 1000)
 
     async def finish(
         self,
@@ -124,17 +161,52 @@ class Meter:
         equivalent = outcome.equivalent_cost(usage)
         cached_tokens = max(cached_tokens, usage.cached_tokens)
         self._record(200, usage, outcome.deployment, cost, equivalent, cache_hit, cached_tokens)
+        await self._charge(billable.total_tokens, cost)
+
+    async def finish_all(self, outcomes: Sequence[Outcome]) -> None:
+        """Record a request served by several routed calls (repair attempts), each at
+        the price of the deployment that made it; their ``usage`` must be set."""
+        usage, cost, equivalent = _summed(outcomes)
+        deployment = outcomes[-1].deployment if outcomes else None
+        self._record(200, usage, deployment, cost, equivalent, False, 0)
+        await self._charge(usage.total_tokens, cost)
+
+    def fail(self, error: OfframpError, spent: Sequence[Outcome] = ()) -> None:
+        """Record a request that failed with ``error`` (``spent``: calls it had made)."""
+        usage, cost, equivalent = _summed(spent)
+        self._record(error.status_code, usage, None, cost, equivalent, False, 0, error.code)
+        self._charge_later(usage.total_tokens, cost)
+
+    def abandon(
+        self,
+        generated: Usage | None = None,
+        outcome: Outcome | None = None,
+        *,
+        status: int = 499,
+        code: str = "client_closed",
+    ) -> None:
+        """Record a request whose client went away (499) or that was cut (``status``):
+        the tokens ``generated`` so far are billed at ``outcome``'s price and count
+        toward the key's TPM and budget."""
+        usage = generated or Usage()
+        cost = outcome.cost(usage) if outcome is not None else 0.0
+        equivalent = outcome.equivalent_cost(usage) if outcome is not None else 0.0
+        deployment = outcome.deployment if outcome is not None else None
+        self._record(status, usage, deployment, cost, equivalent, False, 0, code)
+        self._charge_later(usage.total_tokens, cost)
+
+    async def _charge(self, tokens: int, cost: float) -> None:
         key = self._caller.key
-        if key is not None and self._acc.limiter is not None:
-            await self._acc.limiter.charge(key, billable.total_tokens, cost)
+        if key is not None and self._acc.limiter is not None and (tokens or cost):
+            await self._acc.limiter.charge(key, tokens, cost)
 
-    def fail(self, error: OfframpError) -> None:
-        """Record a request that failed with ``error``."""
-        self._record(error.status_code, Usage(), None, 0.0, 0.0, False, 0, error.code)
-
-    def abandon(self) -> None:
-        """Record a request whose client went away (499)."""
-        self._record(499, Usage(), None, 0.0, 0.0, False, 0, "client_closed")
+    def _charge_later(self, tokens: int, cost: float) -> None:
+        """Charge from a path that cannot await (a generator being closed)."""
+        if not (tokens or cost) or self._caller.key is None or self._acc.limiter is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._charge(tokens, cost))
+        self._acc.pending.add(task)
+        task.add_done_callback(self._acc.pending.discard)
 
     def _record(
         self,
@@ -176,13 +248,14 @@ class Meter:
                 cache_hit=cache_hit,
                 stream=self._stream,
                 error_code=error_code,
+                task=self._task,
             )
         )
 
     def _observe(
         self, status: int, usage: Usage, cost: float, openai_cost: float, latency_ms: float
     ) -> None:
-        m, model = self._acc.metrics, self._model
+        m, model = self._acc.metrics, self.label
         m.requests.labels(self._endpoint, model, str(status)).inc()
         if status != 200:
             return
@@ -191,3 +264,17 @@ class Meter:
         m.tokens.labels(model, "completion").inc(usage.completion_tokens)
         m.cost.labels(model).inc(cost)
         m.openai_cost.labels(model).inc(openai_cost)
+
+
+def _summed(outcomes: Sequence[Outcome]) -> tuple[Usage, float, float]:
+    """Total usage, cost and OpenAI-equivalent cost of routed calls, each at its price."""
+    usage, cost, equivalent = Usage(), 0.0, 0.0
+    for o in outcomes:
+        used = o.usage or Usage()
+        usage = Usage(
+            usage.prompt_tokens + used.prompt_tokens,
+            usage.completion_tokens + used.completion_tokens,
+        )
+        cost += o.cost(used)
+        equivalent += o.equivalent_cost(used)
+    return usage, cost, equivalent

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from offramp.services.structured import confidence
+from offramp.structured.repair import confidence
 from offramp.tasks.hooks import RunInfo, TaskHooks
 
 MAX_PROMPT_FINDINGS = 8
@@ -18,10 +18,10 @@ MAX_PROMPT_FINDINGS = 8
 def analyze(code: str, language: str) -> dict[str, Any]:
     """The static analysis of ``code`` in ``language`` (python, javascript, typescript)."""
     if language == "python":
-        from offramp.tasks.code_analysis.python import analyze_python
+        from offramp.tasks.builtin.code_analysis.python import analyze_python
 
         return analyze_python(code)
-    from offramp.tasks.code_analysis.javascript import analyze_js
+    from offramp.tasks.builtin.code_analysis.javascript import analyze_js
 
     return analyze_js(code, language)
 

@@ -17,18 +17,20 @@ from sqlalchemy import Engine
 from offramp.cache.backends import CacheBackend, MemoryCache, RedisCache
 from offramp.cache.embeddings import EmbeddingCache
 from offramp.cache.responses import ResponseCache
+from offramp.gateway.accounting import Accounting
 from offramp.keys.auth import KeyResolver
 from offramp.keys.limits import Limiter, MemoryLimiter, RedisLimiter
 from offramp.keys.store import KeyStore
 from offramp.ledger.records import UsageRecord
+from offramp.ledger.sessions import StoredSessions
 from offramp.ledger.store import insert_usage, open_engine
 from offramp.ledger.writer import LedgerWriter
+from offramp.local.admission import Admission
 from offramp.observability.metrics import Gauges, Metrics
 from offramp.routing.router import Router
-from offramp.services.accounting import Accounting
-from offramp.services.admission import Admission
 from offramp.settings import Settings
 from offramp.shared_redis import SharedRedis
+from offramp.tasks.history import MemorySessions, SessionStore, Turn
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ class Backing:
         self.settings = settings
         self.engine: Engine | None = None
         self.keys: KeyResolver | None = None
+        self.sessions = Sessions(
+            MemorySessions(settings.task_sessions, settings.task_session_ttl_s)
+        )
         self.redis = (
             SharedRedis(settings.redis_url, settings.redis_retry_s) if settings.redis_url else None
         )
@@ -64,6 +69,7 @@ class Backing:
     async def open(self) -> None:
         """Open (and migrate) the ledger, start its writer, set up keys and limits."""
         self.engine = await asyncio.to_thread(open_engine, self.settings)
+        self.sessions.store = StoredSessions(self.engine, self.settings.task_session_ttl_s)
         self.writer.start()
         store = KeyStore(self.engine)
         if self.settings.auth:
@@ -92,3 +98,17 @@ class Backing:
 
         memory = MemoryLimiter(spent)
         return RedisLimiter(self.redis, spent, memory) if self.redis is not None else memory
+
+
+class Sessions:
+    """Task sessions for the task engine: the ledger database's once it is open (shared
+    by replicas), this process's memory before that."""
+
+    def __init__(self, store: SessionStore):
+        self.store = store
+
+    async def turns(self, session: str, owner: str, last: int) -> list[Turn]:
+        return await self.store.turns(session, owner, last)
+
+    async def add(self, session: str, owner: str, user: str, assistant: str) -> None:
+        await self.store.add(session, owner, user, assistant)

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from offramp.providers.base import Provider, StreamItem
-from offramp.routing.config import Kind
-from offramp.services.admission import Admission
-from offramp.services.pool import ModelPool
+from offramp.local.admission import Admission
+from offramp.local.pool import ModelPool
+from offramp.providers.base import Provider
 from offramp.types import (
     ChatRequest,
     CompletionRequest,
     CompletionResult,
     EmbedRequest,
     EmbedResult,
+    Kind,
+    StreamItem,
 )
 
 

@@ -2,10 +2,12 @@
 
 Every structured generation goes through one bounded loop:
 
-1. Ask the provider for JSON. Where its Capabilities say ``grammar``, decoding is
+1. Ask for JSON. The backend adapts the request to the deployment that takes it
+   (``Adapt``): where that deployment's Capabilities say ``grammar``, decoding is
    constrained by the JSON schema (the shape cannot be wrong); otherwise the schema is
    described in a system message and the reply is parsed leniently (code fences and
-   prose around the object are dropped).
+   prose around the object are dropped). The deployment actually chosen decides, not
+   the route's first one.
 2. Validate: parse, JSON schema (always, for every provider), then the caller's own
    ``check`` (domain rules that no schema can say).
 3. On failure, feed the problems back (the rejected reply as the assistant's turn, the
@@ -28,10 +30,7 @@ import jsonschema
 from jsonschema.exceptions import best_match
 
 from offramp.errors import OutputValidationFailed
-from offramp.providers.base import Capabilities, StreamItem
-from offramp.routing.outcome import Outcome
-from offramp.services import generation
-from offramp.services.runtime import Runtime
+from offramp.providers.base import Capabilities
 from offramp.types import (
     ChatRequest,
     Choice,
@@ -41,6 +40,7 @@ from offramp.types import (
     Message,
     OutputFormat,
     StreamEnd,
+    StreamItem,
     TokenLogprob,
     Usage,
 )
@@ -58,6 +58,7 @@ class Reply:
     finish: FinishReason = "stop"
     usage: Usage = field(default_factory=Usage)
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    constrained: bool = False  # decoded under the JSON grammar
 
     @property
     def mean_logprob(self) -> float | None:
@@ -158,48 +159,41 @@ class RepairsExhausted(OutputValidationFailed):
         self.usage = usage
 
 
+Adapt = Callable[[ChatRequest, Capabilities], ChatRequest]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A whole answer and whether its deployment decoded it under the JSON grammar."""
+
+    result: CompletionResult
+    constrained: bool
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A streamed answer and whether its deployment decodes it under the JSON grammar."""
+
+    items: AsyncIterator[StreamItem]
+    constrained: bool
+
+
 class ChatBackend(Protocol):
-    """What the loop needs from the serving layer (the runtime, or a scripted stand-in)."""
+    """What the loop needs from the layer above routing: one route, called per attempt.
 
-    async def describe(self, model: str) -> tuple[str, Capabilities]:
-        """The resolved model name and its provider's capabilities; ModelNotFound if unknown."""
-        ...
+    ``model`` is the public name the answers are reported under. ``adapt`` is applied to
+    the request once the deployment that takes it is known (its capabilities decide
+    grammar or prompt-only JSON, logprobs)."""
 
-    async def chat(self, request: ChatRequest) -> CompletionResult:
+    model: str
+
+    async def chat(self, request: ChatRequest, adapt: Adapt) -> Generated:
         """Generate the whole answer, unvalidated."""
         ...
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+    async def stream_chat(self, request: ChatRequest, adapt: Adapt) -> Streamed:
         """Stream the answer, unvalidated."""
         ...
-
-
-class RuntimeBackend:
-    """The loop's backend over the running app's router. ``describe`` reports the route's
-    name and the capabilities of its first deployment (the one a request tries first);
-    with ``record`` given, each routed call's outcome is appended to it (for headers)."""
-
-    def __init__(self, runtime: Runtime, record: list[Outcome] | None = None):
-        self._runtime = runtime
-        self._record = record
-
-    async def describe(self, model: str) -> tuple[str, Capabilities]:
-        route = self._runtime.router.resolve(model, "chat")
-        provider = await route.deployments[0].provider()
-        return route.name, provider.capabilities
-
-    async def chat(self, request: ChatRequest) -> CompletionResult:
-        routed = await generation.chat(self._runtime, request, validate=False)
-        if self._record is not None:
-            routed.outcome.usage = routed.value.usage
-            self._record.append(routed.outcome)
-        return routed.value
-
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        routed = await generation.stream_chat(self._runtime, request)
-        if self._record is not None:
-            self._record.append(routed.outcome)
-        return routed.value
 
 
 async def run(backend: ChatBackend, job: Job) -> Accepted:
@@ -216,17 +210,18 @@ async def attempts(backend: ChatBackend, job: Job, *, stream: bool) -> AsyncIter
     Raises RepairsExhausted after ``job.max_attempts`` rejected attempts, and whatever the
     provider raises (a 4xx for a request it cannot take, 503 when overloaded).
     """
-    model, caps = await backend.describe(job.request.model)
-    first = request = _first_request(job, caps)
+    model = backend.model
+    first = request = _first_request(job)
+    adapt = _adapter(job)
     usage = Usage()
     rejected: list[Rejected] = []
     for number in range(1, job.max_attempts + 1):
         generated = Reply()
-        async for item in _generate(backend, request, stream, generated):
+        async for item in _generate(backend, request, adapt, stream, generated):
             yield Delta(number, item)
         usage.prompt_tokens += generated.usage.prompt_tokens
         usage.completion_tokens += generated.usage.completion_tokens
-        checked = _validate(job, generated, constrained=caps.grammar)
+        checked = validate_reply(job, generated)
         if not checked.problems:
             yield Accepted(
                 checked.value,
@@ -242,24 +237,33 @@ async def attempts(backend: ChatBackend, job: Job, *, stream: bool) -> AsyncIter
         reject = Rejected(number, generated.text, checked.problems[:MAX_PROBLEMS])
         rejected.append(reject)
         yield reject
-        request = _repair_request(first, request, reject, generated.finish)
+        request = repair_request(first, request, reject, generated.finish)
     raise RepairsExhausted(model, tuple(rejected), usage)
 
 
-def _first_request(job: Job, caps: Capabilities) -> ChatRequest:
+def _first_request(job: Job) -> ChatRequest:
     request = job.request
     output = (
         OutputFormat("json_schema", job.schema, request.output.name or "output")
         if job.schema is not None
         else OutputFormat("json_object")
     )
-    messages = request.messages
-    if not caps.grammar and job.describe_schema:
-        messages = (*messages, Message("system", _schema_instruction(job.schema)))
-    sampling = request.sampling
-    if job.logprobs and caps.logprobs:
-        sampling = replace(sampling, logprobs=True)
-    return replace(request, messages=messages, output=output, sampling=sampling, n=1)
+    return replace(request, output=output, n=1)
+
+
+def _adapter(job: Job) -> Adapt:
+    """What changes once the deployment is known: the schema described in a system
+    message where it cannot constrain decoding, logprobs where it can give them."""
+
+    def adapt(request: ChatRequest, caps: Capabilities) -> ChatRequest:
+        if not caps.grammar and job.describe_schema:
+            instruction = Message("system", _schema_instruction(job.schema))
+            request = replace(request, messages=(*request.messages, instruction))
+        if job.logprobs and caps.logprobs:
+            request = replace(request, sampling=replace(request.sampling, logprobs=True))
+        return request
+
+    return adapt
 
 
 def _schema_instruction(schema: dict[str, Any] | None) -> str:
@@ -272,16 +276,20 @@ def _schema_instruction(schema: dict[str, Any] | None) -> str:
 
 
 async def _generate(
-    backend: ChatBackend, request: ChatRequest, stream: bool, out: Reply
+    backend: ChatBackend, request: ChatRequest, adapt: Adapt, stream: bool, out: Reply
 ) -> AsyncIterator[str]:
     """Fill ``out`` with one generation; yield its text pieces when streaming."""
     if not stream:
-        result = await backend.chat(request)
+        generated = await backend.chat(request, adapt)
+        result = generated.result
         choice: Choice = result.choices[0]
         out.text, out.finish, out.usage = choice.text or "", choice.finish_reason, result.usage
         out.logprobs = list(choice.logprobs or ())
+        out.constrained = generated.constrained
         return
-    items = await backend.stream_chat(request)
+    streamed = await backend.stream_chat(request, adapt)
+    out.constrained = streamed.constrained
+    items = streamed.items
     parts: list[str] = []
     try:
         async for item in items:
@@ -303,7 +311,9 @@ async def _generate(
     out.text = "".join(parts)
 
 
-def _validate(job: Job, generated: Reply, *, constrained: bool) -> Checked:
+def validate_reply(job: Job, generated: Reply) -> Checked:
+    """The problems of one generation under ``job``'s rules (none: it is accepted)."""
+    constrained = generated.constrained
     if generated.finish == "length" and job.accept_truncated:
         return Checked(None)
     if generated.finish == "length":
@@ -355,7 +365,7 @@ def _short(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _repair_request(
+def repair_request(
     first: ChatRequest, last: ChatRequest, reject: Rejected, finish: FinishReason
 ) -> ChatRequest:
     """The next attempt's conversation: the first attempt's turns, then only the latest
@@ -387,80 +397,6 @@ def _repair_request(
         repeat_penalty=max(sampling.repeat_penalty, REPAIR_REPEAT_PENALTY),
     )
     return replace(last, messages=messages, sampling=sampling)
-
-
-@dataclass(frozen=True)
-class RepairedCompletion:
-    """A chat completion whose JSON choices all validate, the generations it took, and the
-    routed calls behind it (with their usage, for the routing headers)."""
-
-    result: CompletionResult
-    attempts: int
-    outcomes: tuple[Outcome, ...] = ()
-
-    @property
-    def usages(self) -> list[Usage]:
-        return [o.usage or Usage() for o in self.outcomes]
-
-
-async def chat(runtime: Runtime, request: ChatRequest, max_attempts: int) -> RepairedCompletion:
-    """A whole chat completion. With ``response_format`` JSON (and no tools), every
-    finished choice validates or the request fails with OutputValidationFailed naming the
-    problems; invalid choices are repaired one by one, up to ``max_attempts`` generations.
-    Choices cut off by the client's ``max_tokens`` are returned as they are."""
-    if request.output.kind == "text" or request.tools:
-        routed = await generation.chat(runtime, request)
-        routed.outcome.usage = routed.value.usage
-        return RepairedCompletion(routed.value, 1, (routed.outcome,))
-    record: list[Outcome] = []
-    backend = RuntimeBackend(runtime, record)
-    schema = request.output.schema if request.output.kind == "json_schema" else None
-    if request.n == 1:
-        job = Job(
-            request, schema, max_attempts=max_attempts, accept_truncated=True, describe_schema=False
-        )
-        done = await run(backend, job)
-        lps = done.logprobs if request.sampling.logprobs else None
-        choice = Choice(0, done.text, done.finish_reason, logprobs=lps)
-        result = CompletionResult(request.model, (choice,), done.usage)
-        return RepairedCompletion(result, done.attempts, tuple(record))
-    repaired = await _repair_choices(backend, request, schema, max_attempts)
-    return replace(repaired, outcomes=tuple(record))
-
-
-async def _repair_choices(
-    backend: ChatBackend, request: ChatRequest, schema: dict[str, Any] | None, max_attempts: int
-) -> RepairedCompletion:
-    first = await backend.chat(request)
-    _, caps = await backend.describe(request.model)
-    usage = Usage(first.usage.prompt_tokens, first.usage.completion_tokens)
-    choices, most = list(first.choices), 1
-    probe = Job(request, schema, accept_truncated=True)
-    for i, choice in enumerate(choices):
-        generated = Reply(choice.text or "", choice.finish_reason)
-        checked = _validate(probe, generated, constrained=caps.grammar)
-        if not checked.problems:
-            continue
-        reject = Rejected(1, generated.text, checked.problems)
-        if max_attempts == 1:
-            raise RepairsExhausted(request.model, (reject,), usage)
-        single = _repair_request(request, replace(request, n=1), reject, choice.finish_reason)
-        done = await run(
-            backend,
-            Job(
-                single,
-                schema,
-                max_attempts=max_attempts - 1,
-                accept_truncated=True,
-                describe_schema=False,
-            ),
-        )
-        usage.prompt_tokens += done.usage.prompt_tokens
-        usage.completion_tokens += done.usage.completion_tokens
-        lps = done.logprobs if request.sampling.logprobs else None
-        choices[i] = Choice(i, done.text, done.finish_reason, logprobs=lps)
-        most = max(most, done.attempts + 1)
-    return RepairedCompletion(CompletionResult(request.model, tuple(choices), usage), most)
 
 
 def confidence(mean_logprob: float | None) -> float | None:

@@ -1,5 +1,5 @@
-"""Chat and text completions: the route's capability checks, the routed provider call,
-output validation."""
+"""Routed calls below the gateway: a resolved route, the capability checks of each
+deployment, the provider call, output validation. Nothing here meters or caches."""
 
 from __future__ import annotations
 
@@ -9,28 +9,49 @@ from typing import Any
 
 import jsonschema
 
-from offramp.errors import OutputValidationFailed, UnknownParameter, UnsupportedParameter
-from offramp.providers.base import Capabilities, StreamItem
+from offramp.errors import (
+    QUOTE_LIMIT,
+    OutputValidationFailed,
+    UnknownParameter,
+    UnsupportedParameter,
+)
+from offramp.providers.base import Capabilities
 from offramp.routing.outcome import Routed
+from offramp.routing.route import Route
+from offramp.routing.router import Router
 from offramp.routing.strategies import Hint
-from offramp.services.runtime import Runtime
-from offramp.types import ChatRequest, CompletionRequest, CompletionResult, OutputFormat, Sampling
+from offramp.structured.repair import Adapt
+from offramp.types import (
+    ChatRequest,
+    CompletionRequest,
+    CompletionResult,
+    EmbedRequest,
+    EmbedResult,
+    OutputFormat,
+    Sampling,
+    StreamItem,
+)
 
 DEFAULT_COMPLETION_ESTIMATE = 256  # tokens assumed for cost ordering when max_tokens is unset
 
 
 async def chat(
-    runtime: Runtime, request: ChatRequest, validate: bool = True
+    router: Router,
+    route: Route,
+    request: ChatRequest,
+    adapt: Adapt | None = None,
+    validate: bool = True,
 ) -> Routed[CompletionResult]:
-    """Answer a chat request whole; JSON outputs are validated before they are returned
-    unless ``validate`` is False (the structured-output loop validates and repairs)."""
-    route = runtime.router.resolve(request.model, "chat")
-    routed = await runtime.router.call(
+    """Answer a chat request whole on ``route``; JSON outputs are validated before they
+    are returned unless ``validate`` is False (the structured-output loop validates and
+    repairs). ``adapt`` rewrites the request for the deployment that takes it."""
+    shape = adapt or _unchanged
+    routed = await router.call(
         route,
         request.model,
         _chat_hint(request),
-        lambda caps: check_chat(caps, request),
-        lambda provider: provider.chat(request),
+        lambda caps: check_chat(caps, shape(request, caps)),
+        lambda provider: provider.chat(shape(request, provider.capabilities)),
     )
     for choice in routed.value.choices if validate else ():
         if choice.finish_reason == "stop" and choice.text is not None:
@@ -38,22 +59,25 @@ async def chat(
     return routed
 
 
-async def stream_chat(runtime: Runtime, request: ChatRequest) -> Routed[AsyncIterator[StreamItem]]:
-    """Stream a chat answer from the first deployment that produces content."""
-    route = runtime.router.resolve(request.model, "chat")
-    return await runtime.router.stream(
+async def stream_chat(
+    router: Router, route: Route, request: ChatRequest, adapt: Adapt | None = None
+) -> Routed[AsyncIterator[StreamItem]]:
+    """Stream a chat answer from the first deployment of ``route`` that produces content."""
+    shape = adapt or _unchanged
+    return await router.stream(
         route,
         request.model,
         _chat_hint(request),
-        lambda caps: check_chat(caps, request),
-        lambda provider: provider.stream_chat(request),
+        lambda caps: check_chat(caps, shape(request, caps)),
+        lambda provider: provider.stream_chat(shape(request, provider.capabilities)),
     )
 
 
-async def complete(runtime: Runtime, request: CompletionRequest) -> Routed[CompletionResult]:
+async def complete(
+    router: Router, route: Route, request: CompletionRequest
+) -> Routed[CompletionResult]:
     """Answer a legacy text completion request whole."""
-    route = runtime.router.resolve(request.model, "chat")
-    return await runtime.router.call(
+    return await router.call(
         route,
         request.model,
         _completion_hint(request),
@@ -63,17 +87,32 @@ async def complete(runtime: Runtime, request: CompletionRequest) -> Routed[Compl
 
 
 async def stream_complete(
-    runtime: Runtime, request: CompletionRequest
+    router: Router, route: Route, request: CompletionRequest
 ) -> Routed[AsyncIterator[StreamItem]]:
     """Stream a legacy text completion."""
-    route = runtime.router.resolve(request.model, "chat")
-    return await runtime.router.stream(
+    return await router.stream(
         route,
         request.model,
         _completion_hint(request),
         lambda caps: check_completion(caps, request),
         lambda provider: provider.stream_complete(request),
     )
+
+
+async def embed(router: Router, route: Route, request: EmbedRequest) -> Routed[EmbedResult]:
+    """Embed every text, one vector per text, in order (local models L2-normalise)."""
+    hint = Hint(sum(len(t) for t in request.texts) // 4, 0)
+    return await router.call(
+        route,
+        request.model,
+        hint,
+        lambda caps: check_embed(caps, request),
+        lambda provider: provider.embed(request),
+    )
+
+
+def _unchanged(request: ChatRequest, caps: Capabilities) -> ChatRequest:
+    return request
 
 
 def validate_output(text: str, output: OutputFormat) -> None:
@@ -110,10 +149,16 @@ def check_completion(caps: Capabilities, request: CompletionRequest) -> None:
     check_sampling(caps, request.sampling)
 
 
+def check_embed(caps: Capabilities, request: EmbedRequest) -> None:
+    if not caps.embeddings:
+        raise UnsupportedParameter("this model does not serve embeddings", param="model")
+    check_extra(caps, request.extra)
+
+
 def check_extra(caps: Capabilities, extra: Mapping[str, Any]) -> None:
     """Fields offramp does not model go only to deployments that pass them on."""
     if extra and not caps.passthrough:
-        name = next(iter(extra))
+        name = next(iter(extra))[:QUOTE_LIMIT]
         raise UnknownParameter(f"Unrecognized request argument supplied: {name}", param=name)
 
 
@@ -125,6 +170,13 @@ def check_sampling(caps: Capabilities, sampling: Sampling) -> None:
             f"top_logprobs can be at most {caps.max_top_logprobs} for this model",
             param="top_logprobs",
         )
+
+
+def prompt_estimate(request: ChatRequest | CompletionRequest) -> int:
+    """Prompt tokens guessed from characters, where no tokenizer has counted them."""
+    if isinstance(request, CompletionRequest):
+        return len(request.prompt) // 4
+    return sum(len(m.content or "") for m in request.messages) // 4
 
 
 def _chat_hint(request: ChatRequest) -> Hint:
