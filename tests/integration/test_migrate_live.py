@@ -71,3 +71,41 @@ def test_script_app_runs_on_offramp_after_migrate(server: ServerThread, tmp_path
     after = _run(["node", str(script)], env, apps)
     assert after.returncode == 0, after.stderr
     assert after.stdout.startswith("answer: ") and len(after.stdout.strip()) > len("answer:")
+
+
+_TSC_PACKAGES = ("typescript@5.6", "openai@4", "@types/node@20")
+_TSCONFIG = """{"compilerOptions": {"target": "es2022", "module": "esnext",
+ "moduleResolution": "bundler", "strict": true, "noEmit": true, "skipLibCheck": true,
+ "types": ["node"]}, "include": ["src/**/*.ts"]}"""
+
+
+def _tsc_dir() -> Path:
+    """TypeScript and the SDK's types, installed once from the npm registry and cached."""
+    cache = Path.home() / ".cache" / "offramp-tests" / "tsc"
+    if not (cache / "node_modules" / ".bin" / "tsc").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache), *_TSC_PACKAGES],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return cache / "node_modules"
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="needs npm")
+def test_typescript_app_type_checks_after_migrate(tmp_path: Path) -> None:
+    apps = Path(shutil.copytree(APPS, tmp_path / "apps"))
+    web = apps / "webapp"
+    modules = _tsc_dir()
+    (web / "node_modules").symlink_to(modules)
+    (web / "tsconfig.json").write_text(_TSCONFIG)
+    tsc = [str(modules / ".bin" / "tsc"), "-p", str(web)]
+    assert _run(tsc, dict(os.environ), web).returncode == 0  # it type-checked before, too
+    migrated = _run(
+        [sys.executable, "-m", "offramp", "migrate", str(apps), "--apply"], dict(os.environ), apps
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    assert "new OpenAI({" in (web / "src" / "assistant.ts").read_text()  # it did change
+    checked = _run(tsc, dict(os.environ), web)
+    assert checked.returncode == 0, checked.stdout
