@@ -68,6 +68,7 @@ class _State:
     providers: dict[str, Sdk] = field(default_factory=dict)  # AI SDK provider functions
     defs: dict[str, Any] = field(default_factory=dict)  # const name -> value node
     imported: dict[str, tuple[str, str]] = field(default_factory=dict)  # local -> (module, name)
+    env_locals: dict[str, Origin] = field(default_factory=dict)  # destructured from process.env
     result: FileScan = field(default_factory=FileScan)
 
 
@@ -196,7 +197,29 @@ def _declarator(node: Any, state: _State) -> None:
                 exported = local if name.type != "identifier" else DEFAULT_EXPORT.get(sdk, "OpenAI")
                 state.bindings[local] = _Binding(sdk, family, exported)
         return
+    if name.type == "object_pattern" and _SPACE.sub("", text(value)) in _ENV_OBJECTS:
+        _env_pattern(name, state)  # const { OPENAI_API_KEY } = process.env
+        return
     _remember(text(name), value, state)
+
+
+def _env_pattern(pattern: Any, state: _State) -> None:
+    for part in pattern.named_children:
+        if part.type == "shorthand_property_identifier_pattern":
+            var, local = text(part), text(part)
+        elif part.type == "pair_pattern":
+            key, value = part.child_by_field_name("key"), part.child_by_field_name("value")
+            if key is None or value is None:
+                continue
+            var, local = string_value(key) or text(key), text(value)
+        else:
+            continue
+        row, col = part.start_point
+        origin = Origin(state.path, row + 1, col + 1, env=var)
+        state.env_locals[local] = origin
+        site = env_read_site(origin, env_sdk(var))
+        if site is not None:
+            state.result.sites.append(site)
 
 
 def _assignment(node: Any, state: _State) -> None:
@@ -361,6 +384,8 @@ def _origin(value: Any, state: _State, depth: int) -> Origin | Ref | None:
         return _origin(value.named_children[0] if value.named_children else None, state, depth + 1)
     if value.type == "identifier":
         name = text(value)
+        if name in state.env_locals:
+            return state.env_locals[name]
         if name in state.defs and state.defs[name].id != value.id:
             return _origin(state.defs[name], state, depth + 1)
         if name in state.imported:

@@ -152,6 +152,9 @@ def member_chain(node: Any) -> str:
     if node.type == "call_expression":
         inner = member_chain(node.child_by_field_name("function"))
         return inner + "()" if inner else ""
+    if node.type == "new_expression":  # `new OpenAI().chat...`
+        inner = member_chain(node.child_by_field_name("constructor"))
+        return f"new {inner}()" if inner else ""
     if node.type in ("parenthesized_expression", "non_null_expression", "await_expression"):
         return member_chain(node.named_children[0]) if node.named_children else ""
     return ""

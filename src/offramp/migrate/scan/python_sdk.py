@@ -107,6 +107,8 @@ def bind_import(module: str, names: list[str]) -> tuple[Sdk, dict[str, Bound]] |
         for name in names:
             if name in _SDK_CLIENTS:
                 bound[name] = Bound(_SDK_CLIENTS[name], name, "client")
+            elif name in ("Client", "AsyncClient"):  # the SDKs' aliases of their clients
+                bound[name] = Bound(root, name, "client")
             elif name in LEGACY_CLASSES and root == "openai":
                 bound[name] = Bound("openai", name, "legacy")
         if module.startswith(("openai.lib", "anthropic.lib")) and not bound:

@@ -32,7 +32,17 @@ from offramp.migrate.scan.sites import (
     url_sdk,
 )
 
-_ENV_FUNCS = frozenset({"os.getenv", "os.environ.get", "getenv", "environ.get", "env.str"})
+_ENV_FUNCS = frozenset(
+    {
+        "os.getenv",
+        "os.environ.get",
+        "os.environ.setdefault",
+        "getenv",
+        "environ.get",
+        "environ.setdefault",
+        "env.str",
+    }
+)
 _ENV_MAPS = frozenset({"os.environ", "environ"})
 
 
