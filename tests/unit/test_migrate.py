@@ -208,3 +208,25 @@ def scan_source(source: str, name: str = "legacy.py") -> list:  # type: ignore[t
     from offramp.migrate.scan.python_source import scan_python
 
     return scan_python(name, source).sites
+
+
+def test_langchain_azure_classes_become_the_plain_ones() -> None:
+    source = (
+        "from langchain_openai import AzureChatOpenAI, AzureOpenAIEmbeddings\n\n"
+        "llm: AzureChatOpenAI = AzureChatOpenAI(\n"
+        '    azure_deployment="gpt4o-eu",  # the EU deployment\n'
+        '    api_version="2024-06-01",\n'
+        "    temperature=0,\n"
+        ")\n"
+        'vectors = AzureOpenAIEmbeddings(model="text-embedding-3-small", openai_api_key="k")\n'
+    )
+    out, notes = rewrite_python("chains.py", source, scan_source(source, "chains.py"))
+    ast.parse(out)
+    assert "from langchain_openai import ChatOpenAI, OpenAIEmbeddings\n" in out
+    assert "llm: ChatOpenAI = ChatOpenAI(" in out and "api_version" not in out
+    assert 'model="gpt4o-eu"' in out and "temperature=0" in out
+    assert "# the EU deployment" in out  # the dropped argument's comment is kept
+    assert 'vectors = OpenAIEmbeddings(base_url=os.environ.get("OPENAI_BASE_URL"' in out
+    assert 'openai_api_key="k"' in out and out.count("api_key=") == 2  # one added, one kept
+    assert any("deployment name is the model" in n.text for n in notes)
+    assert not [s for s in scan_source(out, "chains.py") if s.needs_change]

@@ -58,6 +58,28 @@ _CLOUD_ARGS = frozenset(
         "base_url",
     }
 )
+# LangChain's Azure classes and the plain ones that take their place.
+_WRAPPER_RENAMES: dict[str, str] = {
+    "AzureChatOpenAI": "ChatOpenAI",
+    "AzureOpenAIEmbeddings": "OpenAIEmbeddings",
+}
+_AZURE_WRAPPER_ARGS = frozenset(
+    {
+        "azure_endpoint",
+        "azure_deployment",
+        "deployment_name",
+        "deployment",
+        "api_version",
+        "openai_api_version",
+        "openai_api_type",
+        "openai_api_base",
+        "azure_ad_token",
+        "azure_ad_token_provider",
+        "base_url",
+    }
+)
+_DEPLOYMENT_ARGS = frozenset({"azure_deployment", "deployment_name", "deployment"})
+_SPACED = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
 _DROPPED_CALL_ARGS = frozenset({"api_key", "api_base", "api_type", "api_version", "organization"})
 _REMOVED_SETTINGS = frozenset({"api_type", "api_version"})
 
@@ -67,6 +89,7 @@ class _Targets:
     endpoints: dict[tuple[int, int], Sdk] = field(default_factory=dict)
     raw: set[tuple[int, int]] = field(default_factory=set)
     clients: dict[tuple[int, int], Sdk] = field(default_factory=dict)
+    wrappers: set[tuple[int, int]] = field(default_factory=set)  # LangChain Azure classes
     legacy: set[tuple[int, int]] = field(default_factory=set)
     as_dict: set[tuple[int, int]] = field(default_factory=set)
 
@@ -74,7 +97,9 @@ class _Targets:
 def rewrite_python(rel: str, source: str, sites: Sequence[Site]) -> tuple[str, list[Note]]:
     """The rewritten source and notes; the source unchanged when nothing applies."""
     targets = _targets(source, sites)
-    if not (targets.endpoints or targets.raw or targets.clients or targets.legacy):
+    if not (
+        targets.endpoints or targets.raw or targets.clients or targets.legacy or targets.wrappers
+    ):
         return source, []
     module = cst.parse_module(source)
     wrapper = MetadataWrapper(module)
@@ -100,6 +125,8 @@ def _targets(source: str, sites: Sequence[Site]) -> _Targets:
             t.clients[where] = site.sdk
         elif site.kind == "legacy-call":
             t.legacy.add(where)
+        elif site.kind == "wrapper" and site.detail.split(" ")[0] in _WRAPPER_RENAMES:
+            t.wrappers.add(where)
     if t.legacy:
         t.as_dict = _read_as_dict(source, t.legacy)
     return t
@@ -159,7 +186,7 @@ class _Rewrite(cst.CSTTransformer):
         self.needs_os = False
         self.needs_openai = False
         self.modules: set[str] = set()  # local names of `import openai`
-        self.renamed: set[str] = set()  # locals bound to a class that is renamed
+        self.renames: dict[str, str] = {}  # locals bound to a class that is renamed
 
     def _at(self, node: cst.CSTNode) -> tuple[int, int]:
         start: CodePosition = self.get_metadata(PositionProvider, node).start
@@ -179,8 +206,12 @@ class _Rewrite(cst.CSTTransformer):
     def leave_ImportFrom(
         self, original: cst.ImportFrom, updated: cst.ImportFrom
     ) -> cst.ImportFrom | cst.RemovalSentinel:
-        module = original.module
-        if not isinstance(module, cst.Name) or module.value not in ("openai", "anthropic"):
+        module = _dotted(original.module) if original.module is not None else ""
+        if module in ("openai", "anthropic"):
+            renames = _RENAMES if self.t.clients else {}
+        elif module.startswith("langchain") and self.t.wrappers:
+            renames = _WRAPPER_RENAMES
+        else:
             return updated
         if isinstance(updated.names, cst.ImportStar):
             return updated
@@ -190,10 +221,10 @@ class _Rewrite(cst.CSTTransformer):
             name = alias.name.value if isinstance(alias.name, cst.Name) else ""
             if name in _LEGACY and self.t.legacy:
                 continue  # gone in 1.x; calls now go through the module client
-            if name in _RENAMES and self.t.clients:
+            if name in renames:
                 if alias.asname is None:
-                    self.renamed.add(name)
-                name = _RENAMES[name]
+                    self.renames[name] = renames[name]
+                name = renames[name]
                 alias = alias.with_changes(name=cst.Name(name))
             key = f"{name} as {alias.evaluated_alias}" if alias.asname else name
             if key not in seen:
@@ -204,8 +235,8 @@ class _Rewrite(cst.CSTTransformer):
         return updated.with_changes(names=kept)
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
-        if original.value in _RENAMES and self.t.clients and original.value in self.renamed:
-            return updated.with_changes(value=_RENAMES[original.value])
+        if original.value in self.renames:
+            return updated.with_changes(value=self.renames[original.value])
         return updated
 
     # ----- endpoints and URLs ---------------------------------------------------------
@@ -272,7 +303,34 @@ class _Rewrite(cst.CSTTransformer):
             return self._cloud_client(original, updated, self.t.clients[where])
         if where in self.t.legacy:
             return self._legacy_call(original, updated, where)
+        if where in self.t.wrappers:
+            return self._azure_wrapper(original, updated)
         return updated
+
+    def _azure_wrapper(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        """LangChain's ``AzureChatOpenAI(azure_deployment="x")`` -> ``ChatOpenAI(model="x")``
+        on the endpoint (the class name itself is renamed with its import)."""
+        self.needs_os = True
+        args = list(updated.args)
+        names = [a.keyword.value if a.keyword is not None else None for a in args]
+        deployment = next(
+            (a.value for a, n in zip(args, names, strict=True) if n in _DEPLOYMENT_ARGS), None
+        )
+        added = [_kwarg("base_url", cst.parse_expression(env_code(for_client("openai"))))]
+        if not set(names) & {"api_key", "openai_api_key"}:
+            key = cst.parse_expression('os.environ.get("OPENAI_API_KEY", "unused")')
+            added.append(_kwarg("api_key", key))
+        if deployment is not None and not set(names) & {"model", "model_name"}:
+            added.append(_kwarg("model", deployment))
+        dropped = {i for i, n in enumerate(names) if n in _AZURE_WRAPPER_ARGS}
+        args, dropped = _inserted(args, dropped, 0, added)
+        self._note(
+            original,
+            "changed",
+            "now the plain LangChain class on OPENAI_BASE_URL; the deployment name is the "
+            "model it asks offramp for (add it as an alias)",
+        )
+        return updated.with_changes(args=_with_commas(_dropped(args, dropped)))
 
     def _cloud_client(self, original: cst.Call, updated: cst.Call, sdk: Sdk) -> cst.Call:
         func = updated.func
@@ -281,43 +339,34 @@ class _Rewrite(cst.CSTTransformer):
         endpoint = for_client(sdk)
         self.needs_os = True
         base = cst.parse_expression(env_code(endpoint))
-        args: list[cst.Arg] = []
-        dropped: list[str] = []
-        placed = False
-        for arg in updated.args:
-            name = arg.keyword.value if arg.keyword is not None else None
-            if name in ("azure_endpoint", "base_url") and not placed:
-                args.append(arg.with_changes(keyword=cst.Name("base_url"), value=base))
-                placed = True
-            elif name in _CLOUD_ARGS:
-                dropped.append(name or "")
-            else:
-                args.append(arg)
-        front: list[cst.Arg] = [] if placed else [_kwarg("base_url", base)]
-        if not any(a.keyword is not None and a.keyword.value == "api_key" for a in args):
+        args = list(updated.args)
+        names = [a.keyword.value if a.keyword is not None else None for a in args]
+        at = next((i for i, n in enumerate(names) if n in ("azure_endpoint", "base_url")), None)
+        if at is not None:  # the endpoint takes the place (and the comment) of the old one
+            args[at] = args[at].with_changes(keyword=cst.Name("base_url"), value=base)
+        dropped = {i for i, n in enumerate(names) if n in _CLOUD_ARGS and i != at}
+        added: list[cst.Arg] = [] if at is not None else [_kwarg("base_url", base)]
+        if "api_key" not in names:
             key_var = "ANTHROPIC_API_KEY" if "anthropic" in sdk else "OPENAI_API_KEY"
             key = cst.parse_expression(f'os.environ.get("{key_var}", "unused")')
-            front.append(_kwarg("api_key", key))
-        if placed and front:  # the key goes right after the endpoint
-            at = next(i for i, a in enumerate(args) if a.keyword and a.keyword.value == "base_url")
-            front[-1] = front[-1].with_changes(comma=args[at].comma)
-            spaced = args[at].with_changes(
-                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-            )
-            args = [*args[:at], spaced, *front, *args[at + 1 :]]
+            added.append(_kwarg("api_key", key))
+        if at is not None and added:  # the key goes right after the endpoint
+            added[-1] = added[-1].with_changes(comma=args[at].comma)
+            args[at] = args[at].with_changes(comma=_SPACED)
+            args, dropped = _inserted(args, dropped, at + 1, added)
         else:
-            args = [*front, *args]
-        args = _closing_kept(updated.args, args)
+            args, dropped = _inserted(args, dropped, 0, added)
         text = f"now a plain client on {endpoint.var}"
         if dropped:
-            text += f"; dropped {', '.join(sorted(dropped))}"
+            gone = sorted(n for i, n in enumerate(names) if n in _CLOUD_ARGS and i != at)
+            text += f"; dropped {', '.join(str(n) for n in gone)}"
         self._note(
             original,
             "changed",
             text + "; offramp must serve the deployment or model names this code asks for "
             "(add aliases for them)",
         )
-        return updated.with_changes(func=func, args=_with_commas(args))
+        return updated.with_changes(func=func, args=_with_commas(_dropped(args, dropped)))
 
     def _legacy_call(
         self, original: cst.Call, updated: cst.Call, where: tuple[int, int]
@@ -335,24 +384,24 @@ class _Rewrite(cst.CSTTransformer):
             module = sorted(self.modules)[0] if self.modules else "openai"
             self.needs_openai = not self.modules
         prefix = f"{module}.AsyncOpenAI()" if method == "acreate" else module
-        args = []
-        for arg in updated.args:
+        args = list(updated.args)
+        dropped: set[int] = set()
+        for i, arg in enumerate(args):
             name = arg.keyword.value if arg.keyword is not None else None
             if name in ("engine", "deployment_id"):
-                arg = arg.with_changes(keyword=cst.Name("model"))
+                args[i] = arg.with_changes(keyword=cst.Name("model"))
             elif name == "request_timeout":
-                arg = arg.with_changes(keyword=cst.Name("timeout"))
+                args[i] = arg.with_changes(keyword=cst.Name("timeout"))
             elif name in _DROPPED_CALL_ARGS:
                 self._note(
                     original,
                     "by-hand",
                     f"{name}= is not a per-call argument in 1.x; set it on the client",
                 )
-                continue
-            args.append(arg)
+                dropped.add(i)
         call = updated.with_changes(
             func=cst.parse_expression(f"{prefix}.{path}"),
-            args=_with_commas(_closing_kept(updated.args, args)),
+            args=_with_commas(_dropped(args, dropped)),
         )
         if where in self.t.as_dict and method != "acreate":
             return cst.Call(func=cst.Attribute(value=call, attr=cst.Name("model_dump")))
@@ -441,12 +490,50 @@ def _kwarg(name: str, value: cst.BaseExpression) -> cst.Arg:
     )
 
 
-def _closing_kept(original: Sequence[cst.Arg], kept: list[cst.Arg]) -> list[cst.Arg]:
-    """When the last argument was dropped, the new last one takes its comma (or its lack
-    of one), so the closing parenthesis stays where it was."""
-    if original and kept and original[-1] not in kept:
-        return [*kept[:-1], kept[-1].with_changes(comma=original[-1].comma)]
-    return kept
+def _inserted(
+    args: list[cst.Arg], dropped: set[int], at: int, added: list[cst.Arg]
+) -> tuple[list[cst.Arg], set[int]]:
+    """``added`` inserted at ``at``, with the indexes of dropped arguments moved along."""
+    shifted = {i + len(added) if i >= at else i for i in dropped}
+    return [*args[:at], *added, *args[at:]], shifted
+
+
+def _dropped(args: list[cst.Arg], dropped: set[int]) -> list[cst.Arg]:
+    """``args`` without the dropped ones. A dropped argument's comment, and the layout of a
+    dropped last argument, pass to the argument before it, so no comment is lost."""
+    out: list[cst.Arg] = []
+    for i, arg in enumerate(args):
+        if i not in dropped:
+            out.append(arg)
+            continue
+        last = all(j in dropped for j in range(i + 1, len(args)))
+        if out and not _comment(out[-1].comma) and (last or _comment(arg.comma)):
+            out[-1] = out[-1].with_changes(comma=arg.comma)
+        elif out and last:  # keep its comment, end where the dropped one ended
+            out[-1] = out[-1].with_changes(comma=_closing(out[-1].comma, arg.comma))
+    return out
+
+
+def _closing(
+    mine: cst.Comma | cst.MaybeSentinel, theirs: cst.Comma | cst.MaybeSentinel
+) -> cst.Comma | cst.MaybeSentinel:
+    """``mine`` (with its comment) ending on the line ``theirs`` ended on."""
+    if not isinstance(mine, cst.Comma) or not isinstance(theirs, cst.Comma):
+        return mine
+    ours, last = mine.whitespace_after, theirs.whitespace_after
+    if isinstance(ours, cst.ParenthesizedWhitespace) and isinstance(
+        last, cst.ParenthesizedWhitespace
+    ):
+        ours = ours.with_changes(indent=last.indent, last_line=last.last_line)
+        return mine.with_changes(whitespace_after=ours)
+    return mine
+
+
+def _comment(comma: cst.Comma | cst.MaybeSentinel) -> bool:
+    if not isinstance(comma, cst.Comma):
+        return False
+    after = comma.whitespace_after
+    return isinstance(after, cst.ParenthesizedWhitespace) and after.first_line.comment is not None
 
 
 def _with_commas(args: list[cst.Arg]) -> list[cst.Arg]:
