@@ -230,3 +230,28 @@ def test_langchain_azure_classes_become_the_plain_ones() -> None:
     assert 'openai_api_key="k"' in out and out.count("api_key=") == 2  # one added, one kept
     assert any("deployment name is the model" in n.text for n in notes)
     assert not [s for s in scan_source(out, "chains.py") if s.needs_change]
+
+
+def test_bedrock_and_vertex_clients_in_typescript_become_anthropic_clients(tmp_path: Path) -> None:
+    source = (
+        'import { AnthropicBedrock } from "@anthropic-ai/bedrock-sdk"; // the AWS account\n'
+        'import { AnthropicVertex } from "@anthropic-ai/vertex-sdk";\n\n'
+        "const bedrock: AnthropicBedrock = new AnthropicBedrock({\n"
+        '  awsRegion: "us-east-1", // where the model is enabled\n'
+        "  maxRetries: 2,\n"
+        "});\n"
+        'const vertex = new AnthropicVertex({ region: "us-east5", projectId: "p" });\n'
+        'export const ask = () => bedrock.messages.create({ model: "m", max_tokens: 5, messages: [] });\n'
+    )
+    (tmp_path / "claude.ts").write_text(source)
+    plan = plan_migration(tmp_path)
+    [change] = plan.changes
+    out = change.after
+    assert out.startswith('import Anthropic from "@anthropic-ai/sdk"; // the AWS account\n\nconst')
+    assert "AnthropicBedrock" not in out and "AnthropicVertex" not in out
+    assert "const bedrock: Anthropic = new Anthropic({" in out
+    assert 'baseURL: process.env.ANTHROPIC_BASE_URL ?? "http://127.0.0.1:8000"' in out
+    assert "maxRetries: 2" in out and "awsRegion" not in out
+    assert "// where the model is enabled" in out  # the dropped option's comment stays
+    assert not parser_for("claude.ts").parse(out.encode()).root_node.has_error
+    assert left_for_people(tmp_path, plan) == []

@@ -18,9 +18,48 @@ from offramp.migrate.rewrite.endpoints import Endpoint, for_client, for_url
 from offramp.migrate.rewrite.plan import Note
 from offramp.migrate.scan.js_source import parser_for
 from offramp.migrate.scan.js_tree import descendants, pairs, string_value, text
-from offramp.migrate.scan.sites import Site
+from offramp.migrate.scan.sites import Sdk, Site
 
-_AZURE_ONLY = frozenset({"apiVersion", "deployment", "azureADTokenProvider", "endpoint", "baseURL"})
+
+@dataclass(frozen=True)
+class _Cloud:
+    """A cloud client class, the plain class it becomes, and the options only it takes."""
+
+    plain: str
+    vendor: Sdk
+    package: str | None  # the plain class's package when it is another one
+    only: frozenset[str]
+
+
+_CLOUD: dict[str, _Cloud] = {
+    "AzureOpenAI": _Cloud(
+        "OpenAI",
+        "openai",
+        None,
+        frozenset({"apiVersion", "deployment", "azureADTokenProvider", "endpoint", "baseURL"}),
+    ),
+    "AnthropicBedrock": _Cloud(
+        "Anthropic",
+        "anthropic",
+        "@anthropic-ai/sdk",
+        frozenset(
+            {
+                "awsRegion",
+                "awsAccessKey",
+                "awsSecretKey",
+                "awsSessionToken",
+                "awsProfile",
+                "baseURL",
+            }
+        ),
+    ),
+    "AnthropicVertex": _Cloud(
+        "Anthropic",
+        "anthropic",
+        "@anthropic-ai/sdk",
+        frozenset({"region", "projectId", "googleAuth", "accessToken", "baseURL"}),
+    ),
+}
 _BARE_PARENTS = frozenset(
     {"pair", "variable_declarator", "arguments", "assignment_expression", "return_statement"}
 )
@@ -46,7 +85,7 @@ def rewrite_script(rel: str, source: str, sites: Sequence[Site]) -> tuple[str, l
         at.setdefault((row + 1, col + 1), []).append(node)
     edits: list[_Edit] = []
     notes: list[Note] = []
-    renamed = False
+    renamed: set[str] = set()
     for site in sites:
         if not site.needs_change:
             continue
@@ -59,27 +98,27 @@ def rewrite_script(rel: str, source: str, sites: Sequence[Site]) -> tuple[str, l
             edits.append(_Edit(string.start_byte, string.end_byte, expr if bare else f"({expr})"))
         elif site.kind == "raw-http" and string is not None and for_url(site.detail):
             edits += _url_edit(string, deno)
-        elif (
-            site.kind == "client"
-            and site.sdk == "azure-openai"
-            and new is not None
-            and _is_openai_azure(new)
-        ):
-            edits += _azure_client(new, deno)
-            renamed = True
+        elif site.kind == "client" and new is not None and _cloud_class(new) is not None:
+            name = _cloud_class(new) or ""
+            cloud = _CLOUD[name]
+            edits += _cloud_client(new, name, cloud, deno)
+            renamed.add(name)
+            var = "OPENAI_BASE_URL" if cloud.vendor == "openai" else "ANTHROPIC_BASE_URL"
             notes.append(
                 Note(
                     rel,
                     site.line,
                     "changed",
-                    "now an OpenAI client on OPENAI_BASE_URL; offramp "
-                    "must serve the deployment names this code asks for (add aliases for them)",
+                    f"now {cloud.plain} client on {var}; offramp must serve the deployment "
+                    "or model names this code asks for (add aliases for them)",
                 )
             )
         else:
             notes.append(Note(rel, site.line, "by-hand", f"{site.kind}: {site.change}"))
-    if renamed:
-        edits += _rename_azure(tree.root_node)
+    bound = {text(n) for n in descendants(tree.root_node, ("identifier", "type_identifier"))}
+    for name in sorted(renamed):
+        edits += _rename_class(tree.root_node, name, _CLOUD[name], bound)
+        bound.add(_CLOUD[name].plain)  # imported now: a second cloud class reuses it
     return _applied(raw, edits).decode("utf-8"), notes
 
 
@@ -105,16 +144,19 @@ def _url_edit(node: Any, deno: bool) -> list[_Edit]:
     return [_Edit(head.start_byte, head.end_byte, f"${{{_env(endpoint, deno)}}}{endpoint.rest}")]
 
 
-def _is_openai_azure(new: Any) -> bool:
+def _cloud_class(new: Any) -> str | None:
     ctor = new.child_by_field_name("constructor")
-    return ctor is not None and text(ctor).split(".")[-1] == "AzureOpenAI"
+    name = text(ctor).split(".")[-1] if ctor is not None else ""
+    return name if name in _CLOUD else None
 
 
-def _azure_client(new: Any, deno: bool) -> list[_Edit]:
+def _cloud_client(new: Any, name: str, cloud: _Cloud, deno: bool) -> list[_Edit]:
     ctor = new.child_by_field_name("constructor")
-    edits = [_Edit(ctor.end_byte - len("AzureOpenAI"), ctor.end_byte, "OpenAI")]
-    base = f"baseURL: {_env(for_client('openai'), deno)}"
-    read_key = 'Deno.env.get("OPENAI_API_KEY")' if deno else "process.env.OPENAI_API_KEY"
+    edits = [_Edit(ctor.end_byte - len(name), ctor.end_byte, cloud.plain)]
+    endpoint = for_client(cloud.vendor)
+    base = f"baseURL: {_env(endpoint, deno)}"
+    key_var = "OPENAI_API_KEY" if cloud.vendor == "openai" else "ANTHROPIC_API_KEY"
+    read_key = f'Deno.env.get("{key_var}")' if deno else f"process.env.{key_var}"
     key = f'apiKey: {read_key} ?? "unused"'
     args = new.child_by_field_name("arguments")
     options = next((c for c in args.named_children if c.type == "object"), None) if args else None
@@ -124,16 +166,23 @@ def _azure_client(new: Any, deno: bool) -> list[_Edit]:
         return edits
     keys = {k for k, _ in pairs(options)}
     insert = [] if "apiKey" in keys else [key]
+    if not keys - cloud.only - {"endpoint"}:  # nothing of it stays: a new object
+        fresh = ", ".join([base, *insert])
+        kept_key = next((n for k, n in pairs(options) if k == "apiKey" and n is not None), None)
+        if kept_key is not None:
+            fresh = f"{base}, apiKey: {text(kept_key)}"
+        edits.append(_Edit(options.start_byte, options.end_byte, f"{{ {fresh} }}"))
+        return edits
     placed = False
     for pair in options.named_children:
         if pair.type != "pair":
             continue
-        name = pair.child_by_field_name("key")
-        name_text = string_value(name) or text(name) if name is not None else ""
-        if name_text in ("endpoint", "baseURL") and not placed:
+        key_node = pair.child_by_field_name("key")
+        key_name = (string_value(key_node) or text(key_node)) if key_node is not None else ""
+        if key_name in ("endpoint", "baseURL") and not placed:
             edits.append(_Edit(pair.start_byte, pair.end_byte, ", ".join([base, *insert])))
             placed = True
-        elif name_text in _AZURE_ONLY:
+        elif key_name in cloud.only:
             edits.append(_deletion(pair))
     if not placed:
         opening = options.children[0]
@@ -173,28 +222,76 @@ def _specifier_deletion(spec: Any) -> _Edit:
     return _Edit(start, named.end_byte, "")
 
 
-def _rename_azure(root: Any) -> list[_Edit]:
-    names = {text(n) for n in descendants(root, ("identifier", "type_identifier"))}
+def _rename_class(root: Any, name: str, cloud: _Cloud, names: set[str]) -> list[_Edit]:
+    """The import of the cloud class becomes one of the plain class (from its own package
+    when that is another one); other mentions of the class are renamed. ``names`` are the
+    names bound in the file."""
     edits = []
     for spec in descendants(root, ("import_specifier",)):
-        name = spec.child_by_field_name("name")
-        if name is None or text(name) != "AzureOpenAI":
+        spec_name = spec.child_by_field_name("name")
+        if spec_name is None or text(spec_name) != name:
             continue
-        if spec.child_by_field_name("alias") is None and "OpenAI" in names:
+        statement = _enclosing(spec, "import_statement")
+        if cloud.package is not None and statement is not None:
+            edits.append(_package_swap(statement, spec, cloud, cloud.plain in names))
+        elif spec.child_by_field_name("alias") is None and cloud.plain in names:
             edits.append(_specifier_deletion(spec))
         else:
-            edits.append(_Edit(name.start_byte, name.end_byte, "OpenAI"))
+            edits.append(_Edit(spec_name.start_byte, spec_name.end_byte, cloud.plain))
     for ident in descendants(root, ("identifier", "type_identifier")):
         parent = ident.parent
-        if (
-            text(ident) == "AzureOpenAI"
-            and parent is not None
-            and parent.type != "import_specifier"
-        ):
-            if parent.type == "new_expression":
-                continue  # the constructor is renamed with its options
-            edits.append(_Edit(ident.start_byte, ident.end_byte, "OpenAI"))
+        if text(ident) != name or parent is None or parent.type == "import_specifier":
+            continue
+        if parent.type == "new_expression":
+            continue  # the constructor is renamed with its options
+        edits.append(_Edit(ident.start_byte, ident.end_byte, cloud.plain))
     return edits
+
+
+def _package_swap(statement: Any, spec: Any, cloud: _Cloud, bound: bool) -> _Edit:
+    """``import { AnthropicBedrock } from "@anthropic-ai/bedrock-sdk"`` ->
+    ``import Anthropic from "@anthropic-ai/sdk"`` (or nothing, when already imported)."""
+    others = [s for s in descendants(statement, ("import_specifier",)) if s.id != spec.id]
+    source = statement.child_by_field_name("source")
+    old = string_value(source) or ""
+    prefix = "npm:" if old.startswith("npm:") else ""
+    quote = text(source)[0] if source is not None else '"'
+    if others:  # other names stay with the cloud package; the plain class comes on its own
+        return (
+            _specifier_deletion(spec)
+            if bound
+            else _Edit(
+                statement.end_byte,
+                statement.end_byte,
+                f"\nimport {cloud.plain} from {quote}{prefix}{cloud.package}{quote};",
+            )
+        )
+    if bound:
+        return _deletion_of_statement(statement)
+    return _Edit(
+        statement.start_byte,
+        statement.end_byte,
+        f"import {cloud.plain} from {quote}{prefix}{cloud.package}{quote};",
+    )
+
+
+def _deletion_of_statement(statement: Any) -> _Edit:
+    root = statement
+    while root.parent is not None:
+        root = root.parent
+    raw: bytes = root.text
+    end = statement.end_byte
+    while raw[end : end + 1] in (b" ", b"\t"):
+        end += 1  # a comment after it stays, at the start of the line
+    if raw[end : end + 1] == b"\n":
+        end += 1
+    return _Edit(statement.start_byte, end, "")
+
+
+def _enclosing(node: Any, kind: str) -> Any:
+    while node is not None and node.type != kind:
+        node = node.parent
+    return node
 
 
 def _applied(raw: bytes, edits: list[_Edit]) -> bytes:
