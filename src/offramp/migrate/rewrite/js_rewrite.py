@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from offramp.migrate.rewrite.endpoints import Endpoint, for_client, for_url
-from offramp.migrate.rewrite.plan import Note
+from offramp.migrate.rewrite.plan import Note, NoteKind
 from offramp.migrate.scan.js_source import parser_for
 from offramp.migrate.scan.js_tree import descendants, pairs, string_value, text
 from offramp.migrate.scan.sites import Sdk, Site
@@ -87,39 +87,41 @@ def rewrite_script(rel: str, source: str, sites: Sequence[Site]) -> tuple[str, l
     notes: list[Note] = []
     renamed: set[str] = set()
     for site in sites:
-        if not site.needs_change:
-            continue
-        nodes = at.get((site.line, site.column), [])
-        string = next((n for n in nodes if n.type in ("string", "template_string")), None)
-        new = next((n for n in nodes if n.type == "new_expression"), None)
-        if site.kind == "endpoint" and string is not None and site.sdk != "azure-openai":
-            expr = _env(for_client(site.sdk), deno)
-            bare = string.parent is not None and string.parent.type in _BARE_PARENTS
-            edits.append(_Edit(string.start_byte, string.end_byte, expr if bare else f"({expr})"))
-        elif site.kind == "raw-http" and string is not None and for_url(site.detail):
-            edits += _url_edit(string, deno)
-        elif site.kind == "client" and new is not None and _cloud_class(new) is not None:
-            name = _cloud_class(new) or ""
-            cloud = _CLOUD[name]
-            edits += _cloud_client(new, name, cloud, deno)
-            renamed.add(name)
-            var = "OPENAI_BASE_URL" if cloud.vendor == "openai" else "ANTHROPIC_BASE_URL"
-            notes.append(
-                Note(
-                    rel,
-                    site.line,
-                    "changed",
-                    f"now {cloud.plain} client on {var}; offramp must serve the deployment "
-                    "or model names this code asks for (add aliases for them)",
-                )
-            )
-        else:
-            notes.append(Note(rel, site.line, "by-hand", f"{site.kind}: {site.change}"))
+        if site.needs_change:
+            made, note = _site_edits(site, at.get((site.line, site.column), []), deno, renamed)
+            edits += made
+            if note is not None:
+                notes.append(Note(rel, site.line, *note))
     bound = {text(n) for n in descendants(tree.root_node, ("identifier", "type_identifier"))}
     for name in sorted(renamed):
         edits += _rename_class(tree.root_node, name, _CLOUD[name], bound)
         bound.add(_CLOUD[name].plain)  # imported now: a second cloud class reuses it
     return _applied(raw, edits).decode("utf-8"), notes
+
+
+def _site_edits(
+    site: Site, nodes: list[Any], deno: bool, renamed: set[str]
+) -> tuple[list[_Edit], tuple[NoteKind, str] | None]:
+    """The edits for one site that needs a change, and the note to make about it."""
+    string = next((n for n in nodes if n.type in ("string", "template_string")), None)
+    new = next((n for n in nodes if n.type == "new_expression"), None)
+    if site.kind == "endpoint" and string is not None and site.sdk != "azure-openai":
+        expr = _env(for_client(site.sdk), deno)
+        bare = string.parent is not None and string.parent.type in _BARE_PARENTS
+        return [_Edit(string.start_byte, string.end_byte, expr if bare else f"({expr})")], None
+    if site.kind == "raw-http" and string is not None and for_url(site.detail):
+        return _url_edit(string, deno), None
+    name = _cloud_class(new) if site.kind == "client" and new is not None else None
+    if name is None:
+        return [], ("by-hand", f"{site.kind}: {site.change}")
+    cloud = _CLOUD[name]
+    renamed.add(name)
+    var = "OPENAI_BASE_URL" if cloud.vendor == "openai" else "ANTHROPIC_BASE_URL"
+    return _cloud_client(new, name, cloud, deno), (
+        "changed",
+        f"now {cloud.plain} client on {var}; offramp must serve the deployment "
+        "or model names this code asks for (add aliases for them)",
+    )
 
 
 def _env(endpoint: Endpoint, deno: bool) -> str:

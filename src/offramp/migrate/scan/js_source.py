@@ -293,20 +293,10 @@ def _call(node: Any, state: _State) -> None:
     func = node.child_by_field_name("function")
     if func is None or not state.bindings:
         return
-    if _provider_call(node, func, state):
-        return
-    if func.type != "member_expression":
+    if _provider_call(node, func, state) or func.type != "member_expression":
         return
     chain = member_chain(func)
-    receiver, _, method = chain.rpartition(".")
-    options = first_arg(node)
-    v3 = state.clients.get(receiver, ("openai", False))[1] or any(
-        b.family == "v3" or b.name == "OpenAIApi" for b in state.bindings.values()
-    )
-    if method in V3_METHODS and v3:
-        models = object_string(options, ("model",))
-        streams = object_true(options, "stream")
-        _add(state, node, "legacy-call", "openai", models=models, streams=streams, detail=method)
+    if _v3_call(node, chain, state):
         return
     found = api_path(chain)
     if found is None:
@@ -320,17 +310,26 @@ def _call(node: Any, state: _State) -> None:
         if not sdks:
             return
         sdk = "anthropic" if kind == "messages" and "anthropic" in sdks else sorted(sdks)[0]
+    options = first_arg(node)
     streams = streams or object_true(options, "stream")
     detail = chain.removeprefix(receiver + ".").rsplit(".", 1)[0] if kind == "api-call" else ""
-    _add(
-        state,
-        node,
-        kind,
-        sdk,
-        models=object_string(options, ("model",)),
-        streams=streams,
-        detail=detail,
+    models = object_string(options, ("model",))
+    _add(state, node, kind, sdk, models=models, streams=streams, detail=detail)
+
+
+def _v3_call(node: Any, chain: str, state: _State) -> bool:
+    """``openai.createChatCompletion({...})`` on a v3 ``OpenAIApi`` (or openai-edge)."""
+    receiver, _, method = chain.rpartition(".")
+    v3 = state.clients.get(receiver, ("openai", False))[1] or any(
+        b.family == "v3" or b.name == "OpenAIApi" for b in state.bindings.values()
     )
+    if method not in V3_METHODS or not v3:
+        return False
+    options = first_arg(node)
+    models = object_string(options, ("model",))
+    streams = object_true(options, "stream")
+    _add(state, node, "legacy-call", "openai", models=models, streams=streams, detail=method)
+    return True
 
 
 def _provider_call(node: Any, func: Any, state: _State) -> bool:

@@ -159,18 +159,24 @@ def is_prose(
                 return True
             current = parent
             continue
-        if isinstance(parent, ast.Assign | ast.AnnAssign):
-            targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-            return any(isinstance(t, ast.Name) and UI_VARIABLE.search(t.id) for t in targets)
-        if isinstance(parent, ast.Dict):
-            index = next((i for i, v in enumerate(parent.values) if v is current), None)
-            key = parent.keys[index] if index is not None else None
-            return (
-                isinstance(key, ast.Constant)
-                and isinstance(key.value, str)
-                and UI_NAMES.match(key.value) is not None
-            )
-        return isinstance(parent, ast.Assert | ast.Compare | ast.Expr)
+        return _shown(parent, current)
+
+
+def _shown(parent: ast.AST, child: ast.AST) -> bool:
+    """Where the climb stops: a UI-named variable or dict key, an assertion, a comparison,
+    a bare string statement."""
+    if isinstance(parent, ast.Assign | ast.AnnAssign):
+        targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+        return any(isinstance(t, ast.Name) and UI_VARIABLE.search(t.id) for t in targets)
+    if isinstance(parent, ast.Dict):
+        index = next((i for i, v in enumerate(parent.values) if v is child), None)
+        key = parent.keys[index] if index is not None else None
+        return (
+            isinstance(key, ast.Constant)
+            and isinstance(key.value, str)
+            and UI_NAMES.match(key.value) is not None
+        )
+    return isinstance(parent, ast.Assert | ast.Compare | ast.Expr)
 
 
 def _call_name(func: ast.expr) -> str:
