@@ -45,6 +45,7 @@ from offramp.migrate.scan.sites import (
     Site,
     api_path,
     env_sdk,
+    is_key_var,
     url_sdk,
 )
 
@@ -404,7 +405,11 @@ def _env_read(node: Any) -> str | None:
     ``Deno.env.get("X")``: the variable's name."""
     if node.type == "member_expression":
         match = _ENV_MEMBER.match(_SPACE.sub("", text(node)))
-        return match.group(1) if match else None
+        if match:
+            return match.group(1)
+        prop = node.child_by_field_name("property")  # env.OPENAI_API_KEY, c.env.OPENAI_API_KEY
+        name = text(prop) if prop is not None else ""
+        return name if is_key_var(name) else None
     if node.type == "subscript_expression":
         obj = node.child_by_field_name("object")
         if obj is not None and _SPACE.sub("", text(obj)) in _ENV_OBJECTS:

@@ -29,6 +29,7 @@ from offramp.migrate.scan.sites import (
     Sdk,
     Site,
     api_path,
+    is_key_var,
     url_sdk,
 )
 
@@ -41,6 +42,8 @@ _ENV_FUNCS = frozenset(
         "environ.get",
         "environ.setdefault",
         "env.str",
+        "env",  # django-environ's Env()
+        "config",  # python-decouple
     }
 )
 _ENV_MAPS = frozenset({"os.environ", "environ"})
@@ -176,11 +179,39 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
-        if not self._constructor(node) and not self._api_call(node):
-            origin = self._env_read(node)
-            site = env_read_site(origin, self._default_sdk("chat")) if origin else None
-            if site is not None:
-                self.result.sites.append(site)
+        if self._constructor(node) or self._api_call(node) or self._referenced(node):
+            return
+        origin = self._env_read(node)
+        site = env_read_site(origin, self._default_sdk("chat")) if origin else None
+        if site is not None:
+            self.result.sites.append(site)
+
+    def _referenced(self, node: ast.Call) -> bool:
+        """A client class or an API method passed to be called later:
+        ``field(default_factory=OpenAI)``, ``asyncio.to_thread(client.chat.completions.create,
+        ...)``, ``functools.partial(client.embeddings.create, ...)``."""
+        for keyword in node.keywords:
+            bound = self._class_of(keyword.value) if keyword.arg == "default_factory" else None
+            if bound is not None and bound.kind == "client":
+                self._add(keyword.value, "client", bound.sdk, detail=bound.name)
+                return True
+        for arg in node.args:
+            chain = _chain(arg) if isinstance(arg, ast.Attribute) else ""
+            found = api_path(chain) if chain and self._file_uses_sdk() else None
+            if found is not None:
+                receiver, kind, streams = found
+                sdk = self.b.clients.get(receiver) or self._default_sdk(kind)
+                models = _string_kwargs(node, ("model",))
+                self._add(node, kind, sdk, models=models, streams=streams)
+                return True
+        return False
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.generic_visit(node)
+        origin = self._env_read(node)  # settings.OPENAI_API_KEY
+        site = env_read_site(origin, self._default_sdk("chat")) if origin else None
+        if site is not None:
+            self.result.sites.append(site)
 
     def _constructor(self, node: ast.Call) -> bool:
         bound = self._class_of(node.func)
@@ -285,6 +316,13 @@ class _Visitor(ast.NodeVisitor):
         """``os.getenv("X")``, ``os.environ.get("X", default)``, ``os.environ["X"]``."""
         if isinstance(node, ast.Call) and _chain(node.func) in _ENV_FUNCS:
             name = _first_string(node)
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Load)
+            and is_key_var(node.attr)
+            and _chain(node.value) not in ("", "self")
+        ):
+            name = node.attr  # a settings object's copy of the variable
         elif isinstance(node, ast.Subscript) and _chain(node.value) in _ENV_MAPS:
             key = node.slice
             name = (

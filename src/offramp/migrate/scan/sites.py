@@ -82,6 +82,7 @@ API_PATHS: tuple[tuple[str, Kind, bool], ...] = (
     ("messages.create", "messages", False),
     ("messages.stream", "messages", True),
     ("messages.count_tokens", "messages", False),
+    ("messages.batches.create", "api-call", False),
     ("images.generate", "api-call", False),
     ("images.edit", "api-call", False),
     ("audio.transcriptions.create", "api-call", False),
