@@ -190,6 +190,7 @@ def test_migrating_the_corpus_leaves_only_what_it_reports(tmp_path: Path) -> Non
         ("client", "anthropic-bedrock"),
         ("client", "anthropic-vertex"),
         ("api-call", "openai"),
+        ("api-call", "anthropic"),
         ("raw-http", "azure-openai"),
     }
     assert not any(
