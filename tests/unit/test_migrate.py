@@ -229,7 +229,7 @@ def test_langchain_azure_classes_become_the_plain_ones() -> None:
     assert "# the EU deployment" in out  # the dropped argument's comment is kept
     assert 'vectors = OpenAIEmbeddings(base_url=os.environ.get("OPENAI_BASE_URL"' in out
     assert 'openai_api_key="k"' in out and out.count("api_key=") == 2  # one added, one kept
-    assert any("deployment name is the model" in n.text for n in notes)
+    assert any("deployment name (or model) is what it asks" in n.text for n in notes)
     assert not [s for s in scan_source(out, "chains.py") if s.needs_change]
 
 
@@ -256,3 +256,24 @@ def test_bedrock_and_vertex_clients_in_typescript_become_anthropic_clients(tmp_p
     assert "// where the model is enabled" in out  # the dropped option's comment stays
     assert not parser_for("claude.ts").parse(out.encode()).root_node.has_error
     assert left_for_people(tmp_path, plan) == []
+
+
+def test_llamaindex_azure_classes_become_the_plain_ones() -> None:
+    source = (
+        "from llama_index.embeddings.azure_openai import AzureOpenAIEmbedding\n"
+        "from llama_index.llms.azure_openai import AzureOpenAI\n"
+        "from llama_index.llms.openai import OpenAI\n\n"
+        'llm = AzureOpenAI(engine="gpt4o-eu", model="gpt-4o", azure_endpoint="https://x.openai.azure.com/", api_version="2024-06-01")\n'
+        'embed = AzureOpenAIEmbedding(deployment_name="ada-eu", api_key="k")\n'
+        'plain = OpenAI(model="gpt-4o-mini")\n'
+    )
+    out, _ = rewrite_python("index.py", source, scan_source(source, "index.py"))
+    ast.parse(out)
+    assert out.count("from llama_index.llms.openai import OpenAI\n") == 1  # not twice
+    assert "from llama_index.embeddings.openai import OpenAIEmbedding\n" in out
+    assert "azure" not in out.lower().replace("x.openai.azure.com", "")
+    assert 'llm = OpenAI(api_base=os.environ.get("OPENAI_BASE_URL"' in out
+    assert 'model="gpt-4o"' in out and "gpt4o-eu" not in out  # the model it names is kept
+    assert "embed = OpenAIEmbedding(api_base=" in out and 'model="ada-eu"' in out
+    assert 'api_key="k"' in out
+    assert not [s for s in scan_source(out, "index.py") if s.needs_change]

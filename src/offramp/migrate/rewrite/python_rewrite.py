@@ -62,6 +62,12 @@ _CLOUD_ARGS = frozenset(
 _WRAPPER_RENAMES: dict[str, str] = {
     "AzureChatOpenAI": "ChatOpenAI",
     "AzureOpenAIEmbeddings": "OpenAIEmbeddings",
+    "AzureOpenAI": "OpenAI",
+}
+# LlamaIndex's Azure classes live in their own packages; the plain ones beside them.
+_LLAMA_RENAMES: dict[str, str] = {
+    "AzureOpenAI": "OpenAI",
+    "AzureOpenAIEmbedding": "OpenAIEmbedding",
 }
 _AZURE_WRAPPER_ARGS = frozenset(
     {
@@ -75,10 +81,13 @@ _AZURE_WRAPPER_ARGS = frozenset(
         "openai_api_base",
         "azure_ad_token",
         "azure_ad_token_provider",
+        "use_azure_ad",
+        "engine",
+        "api_base",
         "base_url",
     }
 )
-_DEPLOYMENT_ARGS = frozenset({"azure_deployment", "deployment_name", "deployment"})
+_DEPLOYMENT_ARGS = frozenset({"azure_deployment", "deployment_name", "deployment", "engine"})
 _SPACED = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
 _DROPPED_CALL_ARGS = frozenset({"api_key", "api_base", "api_type", "api_version", "organization"})
 _REMOVED_SETTINGS = frozenset({"api_type", "api_version"})
@@ -125,7 +134,7 @@ def _targets(source: str, sites: Sequence[Site]) -> _Targets:
             t.clients[where] = site.sdk
         elif site.kind == "legacy-call":
             t.legacy.add(where)
-        elif site.kind == "wrapper" and site.detail.split(" ")[0] in _WRAPPER_RENAMES:
+        elif site.kind == "wrapper" and site.sdk == "azure-openai":
             t.wrappers.add(where)
     if t.legacy:
         t.as_dict = _read_as_dict(source, t.legacy)
@@ -187,6 +196,8 @@ class _Rewrite(cst.CSTTransformer):
         self.needs_openai = False
         self.modules: set[str] = set()  # local names of `import openai`
         self.renames: dict[str, str] = {}  # locals bound to a class that is renamed
+        self.origins: dict[str, str] = {}  # local class name -> module it is imported from
+        self.imported: set[tuple[str, str]] = set()  # (module, name) the file imports
 
     def _at(self, node: cst.CSTNode) -> tuple[int, int]:
         start: CodePosition = self.get_metadata(PositionProvider, node).start
@@ -207,6 +218,9 @@ class _Rewrite(cst.CSTTransformer):
         self, original: cst.ImportFrom, updated: cst.ImportFrom
     ) -> cst.ImportFrom | cst.RemovalSentinel:
         module = _dotted(original.module) if original.module is not None else ""
+        llama = module.startswith("llama_index.") and "azure_openai" in module
+        if llama and self.t.wrappers:
+            return self._llama_import(updated, module)
         if module in ("openai", "anthropic"):
             renames = _RENAMES if self.t.clients else {}
         elif module.startswith("langchain") and self.t.wrappers:
@@ -233,6 +247,43 @@ class _Rewrite(cst.CSTTransformer):
         if not kept:
             return cst.RemovalSentinel.REMOVE
         return updated.with_changes(names=kept)
+
+    def visit_Module(self, node: cst.Module) -> None:
+        # every top-level import is known before any is rewritten
+        for stmt in node.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.ImportFrom):
+                        self.visit_ImportFrom(small)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        module = _dotted(node.module) if node.module is not None else ""
+        if isinstance(node.names, Sequence):
+            for alias in node.names:
+                name = _dotted(alias.name)
+                self.imported.add((module, name))
+                self.origins[alias.evaluated_alias or name] = module
+
+    def _llama_import(
+        self, updated: cst.ImportFrom, module: str
+    ) -> cst.ImportFrom | cst.RemovalSentinel:
+        """``from llama_index.llms.azure_openai import AzureOpenAI`` ->
+        ``from llama_index.llms.openai import OpenAI`` (dropped when already imported)."""
+        target = module.replace("azure_openai", "openai")
+        if isinstance(updated.names, cst.ImportStar):
+            return updated
+        kept = []
+        for alias in updated.names:
+            name = _dotted(alias.name)
+            new = _LLAMA_RENAMES.get(name, name)
+            if alias.asname is None:
+                self.renames[name] = new
+                if (target, new) in self.imported:
+                    continue
+            kept.append(alias.with_changes(name=cst.Name(new), comma=cst.MaybeSentinel.DEFAULT))
+        if not kept:
+            return cst.RemovalSentinel.REMOVE
+        return updated.with_changes(module=cst.parse_expression(target), names=kept)
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
         if original.value in self.renames:
@@ -311,12 +362,15 @@ class _Rewrite(cst.CSTTransformer):
         """LangChain's ``AzureChatOpenAI(azure_deployment="x")`` -> ``ChatOpenAI(model="x")``
         on the endpoint (the class name itself is renamed with its import)."""
         self.needs_os = True
+        func = _dotted(original.func)
+        llama = self.origins.get(func, "").startswith("llama_index")
         args = list(updated.args)
         names = [a.keyword.value if a.keyword is not None else None for a in args]
         deployment = next(
             (a.value for a, n in zip(args, names, strict=True) if n in _DEPLOYMENT_ARGS), None
         )
-        added = [_kwarg("base_url", cst.parse_expression(env_code(for_client("openai"))))]
+        base = cst.parse_expression(env_code(for_client("openai")))
+        added = [_kwarg("api_base" if llama else "base_url", base)]
         if not set(names) & {"api_key", "openai_api_key"}:
             key = cst.parse_expression('os.environ.get("OPENAI_API_KEY", "unused")')
             added.append(_kwarg("api_key", key))
@@ -327,8 +381,8 @@ class _Rewrite(cst.CSTTransformer):
         self._note(
             original,
             "changed",
-            "now the plain LangChain class on OPENAI_BASE_URL; the deployment name is the "
-            "model it asks offramp for (add it as an alias)",
+            f"now the plain {'LlamaIndex' if llama else 'LangChain'} class on OPENAI_BASE_URL; "
+            "the deployment name (or model) is what it asks offramp for (add it as an alias)",
         )
         return updated.with_changes(args=_with_commas(_dropped(args, dropped)))
 
