@@ -277,3 +277,27 @@ def test_llamaindex_azure_classes_become_the_plain_ones() -> None:
     assert "embed = OpenAIEmbedding(api_base=" in out and 'model="ada-eu"' in out
     assert 'api_key="k"' in out
     assert not [s for s in scan_source(out, "index.py") if s.needs_change]
+
+
+def test_langchain_azure_classes_in_typescript_become_the_plain_ones(tmp_path: Path) -> None:
+    source = (
+        'import { AzureChatOpenAI, ChatOpenAI } from "@langchain/openai";\n\n'
+        "export const chat = new AzureChatOpenAI({\n"
+        '  azureOpenAIApiDeploymentName: "gpt4o-eu", // the EU deployment\n'
+        '  azureOpenAIApiVersion: "2024-06-01",\n'
+        "  azureOpenAIApiKey: process.env.EU_KEY,\n"
+        "  temperature: 0,\n"
+        "});\n"
+        'export const plain = new ChatOpenAI({ model: "gpt-4o-mini" });\n'
+    )
+    (tmp_path / "chains.ts").write_text(source)
+    plan = plan_migration(tmp_path)
+    [change] = plan.changes
+    out = change.after
+    assert out.startswith('import { ChatOpenAI } from "@langchain/openai";\n')
+    assert "export const chat = new ChatOpenAI({ configuration: { baseURL: process.env" in out
+    assert 'model: "gpt4o-eu", // the EU deployment' in out
+    assert "apiKey: process.env.EU_KEY," in out and "azureOpenAIApiVersion" not in out
+    assert "temperature: 0," in out
+    assert not parser_for("chains.ts").parse(out.encode()).root_node.has_error
+    assert left_for_people(tmp_path, plan) == []

@@ -29,6 +29,30 @@ class _Cloud:
     vendor: Sdk
     package: str | None  # the plain class's package when it is another one
     only: frozenset[str]
+    endpoint_keys: frozenset[str] = frozenset({"endpoint", "baseURL"})
+    base_option: str = "baseURL: {}"  # how the plain class takes its endpoint
+    renamed: tuple[tuple[str, str], ...] = ()  # options the plain class takes by another name
+
+
+_LANGCHAIN_AZURE = frozenset(
+    {
+        "azureOpenAIApiInstanceName",
+        "azureOpenAIApiVersion",
+        "azureOpenAIEndpoint",
+        "azureOpenAIBasePath",
+        "azureADTokenProvider",
+        "azureOpenAIApiDeploymentName",
+        "azureOpenAIApiEmbeddingsDeploymentName",
+        "deploymentName",
+        "azureOpenAIApiKey",
+    }
+)
+_LANGCHAIN_RENAMED = (
+    ("azureOpenAIApiKey", "apiKey"),
+    ("azureOpenAIApiDeploymentName", "model"),
+    ("azureOpenAIApiEmbeddingsDeploymentName", "model"),
+    ("deploymentName", "model"),
+)
 
 
 _CLOUD: dict[str, _Cloud] = {
@@ -58,6 +82,24 @@ _CLOUD: dict[str, _Cloud] = {
         "anthropic",
         "@anthropic-ai/sdk",
         frozenset({"region", "projectId", "googleAuth", "accessToken", "baseURL"}),
+    ),
+    "AzureChatOpenAI": _Cloud(
+        "ChatOpenAI",
+        "openai",
+        None,
+        _LANGCHAIN_AZURE,
+        frozenset({"azureOpenAIEndpoint", "azureOpenAIBasePath"}),
+        "configuration: {{ baseURL: {} }}",
+        _LANGCHAIN_RENAMED,
+    ),
+    "AzureOpenAIEmbeddings": _Cloud(
+        "OpenAIEmbeddings",
+        "openai",
+        None,
+        _LANGCHAIN_AZURE,
+        frozenset({"azureOpenAIEndpoint", "azureOpenAIBasePath"}),
+        "configuration: {{ baseURL: {} }}",
+        _LANGCHAIN_RENAMED,
     ),
 }
 _BARE_PARENTS = frozenset(
@@ -111,7 +153,7 @@ def _site_edits(
         return [_Edit(string.start_byte, string.end_byte, expr if bare else f"({expr})")], None
     if site.kind == "raw-http" and string is not None and for_url(site.detail):
         return _url_edit(string, deno), None
-    name = _cloud_class(new) if site.kind == "client" and new is not None else None
+    name = _cloud_class(new) if site.kind in ("client", "wrapper") and new is not None else None
     if name is None:
         return [], ("by-hand", f"{site.kind}: {site.change}")
     cloud = _CLOUD[name]
@@ -155,8 +197,7 @@ def _cloud_class(new: Any) -> str | None:
 def _cloud_client(new: Any, name: str, cloud: _Cloud, deno: bool) -> list[_Edit]:
     ctor = new.child_by_field_name("constructor")
     edits = [_Edit(ctor.end_byte - len(name), ctor.end_byte, cloud.plain)]
-    endpoint = for_client(cloud.vendor)
-    base = f"baseURL: {_env(endpoint, deno)}"
+    base = cloud.base_option.format(_env(for_client(cloud.vendor), deno))
     key_var = "OPENAI_API_KEY" if cloud.vendor == "openai" else "ANTHROPIC_API_KEY"
     read_key = f'Deno.env.get("{key_var}")' if deno else f"process.env.{key_var}"
     key = f'apiKey: {read_key} ?? "unused"'
@@ -166,44 +207,56 @@ def _cloud_client(new: Any, name: str, cloud: _Cloud, deno: bool) -> list[_Edit]
         if args is not None:
             edits.append(_Edit(args.start_byte, args.end_byte, f"({{ {base}, {key} }})"))
         return edits
-    keys = {k for k, _ in pairs(options)}
-    insert = [] if "apiKey" in keys else [key]
-    if not keys - cloud.only - {"endpoint"}:  # nothing of it stays: a new object
-        fresh = ", ".join([base, *insert])
+    renames = _renames(cloud, {k for k, _ in pairs(options)})
+    keys = {renames.get(k, k) for k, _ in pairs(options)}
+    additions = ", ".join([base] if "apiKey" in keys else [base, key])
+    comments = any(c.type == "comment" for c in options.children)
+    if not keys - cloud.only and not keys & cloud.endpoint_keys and not renames and not comments:
         kept_key = next((n for k, n in pairs(options) if k == "apiKey" and n is not None), None)
-        if kept_key is not None:
-            fresh = f"{base}, apiKey: {text(kept_key)}"
-        edits.append(_Edit(options.start_byte, options.end_byte, f"{{ {fresh} }}"))
-        return edits
+        fresh = f"{base}, apiKey: {text(kept_key)}" if kept_key is not None else additions
+        return [*edits, _Edit(options.start_byte, options.end_byte, f"{{ {fresh} }}")]
     placed = False
     for pair in options.named_children:
-        if pair.type != "pair":
+        key_node = pair.child_by_field_name("key") if pair.type == "pair" else None
+        if key_node is None:
             continue
-        key_node = pair.child_by_field_name("key")
-        key_name = (string_value(key_node) or text(key_node)) if key_node is not None else ""
-        if key_name in ("endpoint", "baseURL") and not placed:
-            edits.append(_Edit(pair.start_byte, pair.end_byte, ", ".join([base, *insert])))
+        key_name = string_value(key_node) or text(key_node)
+        if key_name in cloud.endpoint_keys and not placed:
+            edits.append(_Edit(pair.start_byte, pair.end_byte, additions))
             placed = True
+        elif key_name in renames:
+            edits.append(_Edit(key_node.start_byte, key_node.end_byte, renames[key_name]))
         elif key_name in cloud.only:
             edits.append(_deletion(pair))
     if not placed:
         opening = options.children[0]
-        edits.append(
-            _Edit(opening.end_byte, opening.end_byte, " " + ", ".join([base, *insert]) + ",")
-        )
+        edits.append(_Edit(opening.end_byte, opening.end_byte, f" {additions},"))
     return edits
+
+
+def _renames(cloud: _Cloud, keys: set[str]) -> dict[str, str]:
+    """Options to rename: each to a name the options do not already have, once."""
+    out: dict[str, str] = {}
+    for old, new in cloud.renamed:
+        if old in keys and new not in keys and new not in out.values():
+            out[old] = new
+    return out
 
 
 def _deletion(pair: Any) -> _Edit:
     """A pair, its comma and, when they stand alone on their line, the whole line."""
     start, end = pair.start_byte, pair.end_byte
-    after = pair.next_sibling
-    if after is not None and after.type == ",":
-        end = after.end_byte
     root = pair
     while root.parent is not None:
         root = root.parent
     raw: bytes = root.text
+    after, before = pair.next_sibling, pair.prev_sibling
+    if after is not None and after.type == ",":
+        end = after.end_byte
+        while raw[end : end + 1] == b" ":
+            end += 1
+    elif before is not None and before.type == ",":
+        start = before.start_byte  # the last one: the comma before it goes with it
     line_start = raw.rfind(b"\n", 0, start) + 1
     line_end = raw.find(b"\n", end)
     if (
@@ -299,13 +352,11 @@ def _enclosing(node: Any, kind: str) -> Any:
 def _applied(raw: bytes, edits: list[_Edit]) -> bytes:
     kept: list[_Edit] = []
     for edit in sorted(edits, key=lambda e: (e.start, -e.end)):
-        if (
-            kept
-            and edit.start < kept[-1].end
-            and edit.end <= kept[-1].end
-            and edit.start != edit.end
-        ):
-            continue  # inside an edit already made (an endpoint inside rewritten options)
+        if kept and edit.start < kept[-1].end and edit.start != edit.end:
+            last = kept[-1]
+            if not edit.text and not last.text:  # two deletions that meet: one
+                kept[-1] = _Edit(last.start, max(last.end, edit.end), "")
+            continue  # else inside an edit already made (an endpoint in rewritten options)
         kept.append(edit)
     out = raw
     for edit in reversed(kept):
