@@ -74,6 +74,8 @@ def test_apply_rewrites_what_must_change_and_the_scan_is_clean(apps: Path) -> No
     clean = _offramp("scan", str(apps))
     assert clean.returncode == 0, clean.stdout
     assert "0 need a code change" in clean.stdout
+    again = _offramp("migrate", str(apps), "--apply")
+    assert "rewrote 0 file(s)" in again.stderr  # a second run has nothing left to do
 
     tutor = apps / "pyapp" / "tutor"
     quiz = (tutor / "quiz.py").read_text()
