@@ -88,8 +88,8 @@ class ProcessServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ProcessServer:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    def start(self, extra_env: dict[str, str] | None = None) -> ProcessServer:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", **(extra_env or {})}
         self._proc = subprocess.Popen(
             self._argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -108,6 +108,15 @@ class ProcessServer:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{self._argv[:3]} did not become ready")
+
+    def signal(self, sig: int) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float) -> int:
+        """The process's exit code once it has stopped by itself."""
+        assert self._proc is not None
+        return self._proc.wait(timeout=timeout)
 
     def stop(self) -> None:
         if self._proc is not None:

@@ -177,7 +177,41 @@ def test_completions_refuse_what_they_cannot_do(client: openai.OpenAI) -> None:
 def test_unknown_route_uses_the_envelope(server: ServerThread) -> None:
     r = httpx.get(server.base_url + "/v1/nothing-here")
     assert r.status_code == 404
-    assert "message" in r.json()["error"]
+    assert r.json()["error"]["code"] == "not_found"
+    wrong = httpx.get(server.base_url + "/v1/chat/completions")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_json_nested_too_deep_is_400_invalid_json(server: ServerThread) -> None:
+    for body in (b"[" * 100_000 + b"]" * 100_000,
+                 b'{"model": "x", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}"):  # fmt: skip
+        r = httpx.post(
+            server.base_url + "/v1/chat/completions",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"temperature": "x" * 1_000_000}, "temperature"),
+        ({"x" * 1_000_000: 1}, "x" * 64),
+        ({"model": "m" * 4000}, "model"),
+        ({"user": "u" * 4000}, "user"),
+        ({"logit_bias": {"k" * 100_000: 1}}, "logit_bias"),
+    ],
+)
+def test_errors_quote_a_short_prefix_of_a_bad_value(
+    server: ServerThread, change: dict[str, Any], param: str
+) -> None:
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 1, **change}
+    r = httpx.post(server.base_url + "/v1/chat/completions", json=body)
+    assert r.status_code == 400, r.text[:300]
+    assert len(r.content) < 600  # the message names the field, it does not echo the value
+    assert r.json()["error"]["param"] == param
 
 
 @pytest.fixture(scope="module")
