@@ -2,9 +2,9 @@
 
 ``tests/fixtures/scan_corpus`` holds two small apps (a Python helpdesk, a TypeScript
 storefront with Deno and Bun edge functions) written the ways public code reaches the
-OpenAI and Anthropic APIs, and ``holdout/``, ``holdout2/`` and ``holdout3/``, each
-written after the scanner's rules were set and measured before any rule was changed for it
-(together: recall 73/87, precision 73/74 at that point). Every real site carries an ``expect: KIND``
+OpenAI and Anthropic APIs, and four hold-out sets (``holdout*/``), each written after the
+scanner's rules were set and measured before any rule was changed for it (together: recall
+91/110, precision 91/93 at that point; the README has the table). Every real site carries an ``expect: KIND``
 marker on its line; everything else (help text, placeholders, JSX, logs, tests of URL
 helpers, look-alike local classes) is a decoy. The SARIF output is checked against the
 OASIS SARIF 2.1.0 schema.
@@ -51,7 +51,7 @@ def test_recall_and_precision_on_the_corpus() -> None:
     result = scan(CORPUS)
     recall, precision = _measure(result, expected)
     found = {(s.file, s.line, s.kind) for s in result.sites}
-    assert len(expected) >= 255
+    assert len(expected) >= 275
     assert result.unparsed == []
     assert recall >= 0.95, sorted(expected - found)
     assert precision >= 0.95, sorted(found - expected)

@@ -116,6 +116,9 @@ def is_prose(node: Any) -> bool:
             return True
         if kind == "binary_expression":
             return True  # ===, !==, ==: compared against, not requested
+        if kind == "member_expression":  # ["https://…"].includes(url): checked against
+            prop = parent.child_by_field_name("property")
+            return prop is not None and text(prop) in _PROSE_CALLS
         if kind == "pair":
             key = parent.child_by_field_name("key")
             return key is not None and UI_NAMES.match(string_value(key) or text(key)) is not None
