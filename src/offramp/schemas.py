@@ -71,11 +71,18 @@ def check_schema(schema: Any, param: str) -> dict[str, Any]:
 
 
 def validator_class(schema: dict[str, Any]) -> type[Validator]:
-    """The jsonschema validator for the draft ``schema`` declares (2020-12 by default)."""
+    """The jsonschema validator class for the draft ``schema`` declares (2020-12 by default)."""
     cls: type[Validator] = jsonschema.validators.validator_for(
         schema, default=jsonschema.Draft202012Validator
     )
     return cls
+
+
+def validator_for(schema: dict[str, Any]) -> Validator:
+    """A validator of values against ``schema``, checking ``format`` where jsonschema can
+    (date, time, uuid, email, ipv4... without optional packages)."""
+    cls = validator_class(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
 def walk(schema: Any, path: str = "$") -> Iterator[tuple[str, Any]]:
@@ -125,7 +132,8 @@ def embed(schema: dict[str, Any], key: str) -> dict[str, Any]:
     of another document (``#/$defs/X`` becomes ``#/$defs/<key>/$defs/X``, ``#`` becomes
     ``#/$defs/<key>``)."""
     prefix = "#/$defs/" + key.replace("~", "~0").replace("/", "~1")
-    return _rewrite_refs(schema, prefix)
+    out: dict[str, Any] = _rewrite_refs(schema, prefix)
+    return out
 
 
 def _rewrite_refs(schema: Any, prefix: str) -> Any:

@@ -58,7 +58,12 @@ CASES: list[tuple[str, dict[str, Any], list[str], list[str]]] = [
         ["{}", '{"x": 1, "y": 2}'],
         ['{"x": "1"}'],
     ),
-    ("recursion", TREE, ['{"name": "a", "children": [{"name": "b", "children": []}]}'], ['{"name": "a"}']),
+    (
+        "recursion",
+        TREE,
+        ['{"name": "a", "children": [{"name": "b", "children": []}]}'],
+        ['{"name": "a"}'],
+    ),
     (
         "$ref with a sibling description",
         {
@@ -75,7 +80,11 @@ CASES: list[tuple[str, dict[str, Any], list[str], list[str]]] = [
         {
             "type": "object",
             "properties": {
-                "home": {"type": "object", "properties": {"zip": {"type": "string"}}, "required": ["zip"]},
+                "home": {
+                    "type": "object",
+                    "properties": {"zip": {"type": "string"}},
+                    "required": ["zip"],
+                },
                 "work": {"$ref": "#/properties/home"},
             },
             "required": ["home", "work"],
@@ -104,7 +113,11 @@ CASES: list[tuple[str, dict[str, Any], list[str], list[str]]] = [
         {
             "oneOf": [
                 {"type": "object", "properties": {"k": {"const": "a"}}, "required": ["k"]},
-                {"type": "object", "properties": {"k": {"const": "b"}, "n": {"type": "integer"}}, "required": ["k", "n"]},
+                {
+                    "type": "object",
+                    "properties": {"k": {"const": "b"}, "n": {"type": "integer"}},
+                    "required": ["k", "n"],
+                },
             ],
             "discriminator": {"propertyName": "k"},
         },
@@ -129,7 +142,12 @@ CASES: list[tuple[str, dict[str, Any], list[str], list[str]]] = [
     ("only annotations", {"title": "X"}, ["[]", "true"], ["nope"]),
     (
         "tuple",
-        {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "minItems": 2, "maxItems": 2},
+        {
+            "type": "array",
+            "prefixItems": [{"type": "integer"}, {"type": "string"}],
+            "minItems": 2,
+            "maxItems": 2,
+        },
         ['[1, "a"]'],
         ["[1]", '["a", 1]', '[1, "a", 2]'],
     ),
@@ -175,18 +193,68 @@ CASES: list[tuple[str, dict[str, Any], list[str], list[str]]] = [
         ["-0.5", "0", "1.99"],
         ["-1", "2", "2.0", "-1.5"],
     ),
-    ("string lengths", {"type": "string", "minLength": 2, "maxLength": 3}, ['"ab"', '"abc"', '"a\\nb"'], ['"a"', '"abcd"']),
-    ("pattern", {"type": "string", "pattern": "^[A-Z]{3}-\\d+$"}, ['"ABC-12"'], ['"AB-1"', '"ABC-"', '"abc-1"']),
+    (
+        "string lengths",
+        {"type": "string", "minLength": 2, "maxLength": 3},
+        ['"ab"', '"abc"', '"a\\nb"'],
+        ['"a"', '"abcd"'],
+    ),
+    (
+        "pattern",
+        {"type": "string", "pattern": "^[A-Z]{3}-\\d+$"},
+        ['"ABC-12"'],
+        ['"AB-1"', '"ABC-"', '"abc-1"'],
+    ),
     ("unanchored pattern", {"type": "string", "pattern": "ab"}, ['"xxaby"', '"ab"'], ['"a b"']),
     ("pattern with quote", {"type": "string", "pattern": '^a"b$'}, ['"a\\"b"'], ['"a"b"']),
-    ("pattern alternatives", {"type": "string", "pattern": "^(cat|dog)s?$"}, ['"cats"', '"dog"'], ['"cow"']),
-    ("negated class", {"type": "string", "pattern": "^[^,]+$"}, ['"a b"', '"x\\"y"'], ['"a,b"', '""']),
-    ("date", {"type": "string", "format": "date"}, ['"2024-02-29"'], ['"2024-13-01"', '"24-01-01"']),
-    ("time", {"type": "string", "format": "time"}, ['"12:30:00Z"', '"23:59:59.5+02:00"'], ['"24:00:00Z"']),
-    ("date-time", {"type": "string", "format": "date-time"}, ['"2024-01-31T08:00:00Z"'], ['"2024-01-31 08:00"']),
-    ("uuid", {"type": "string", "format": "uuid"}, ['"123e4567-e89b-12d3-a456-426614174000"'], ['"123e4567"']),
-    ("email", {"type": "string", "format": "email"}, ['"ada@example.org"'], ['"ada"', '"@example.org"']),
-    ("uri", {"type": "string", "format": "uri"}, ['"https://example.org/a?b=1"'], ['"example"', '"http://a b"']),
+    (
+        "pattern alternatives",
+        {"type": "string", "pattern": "^(cat|dog)s?$"},
+        ['"cats"', '"dog"'],
+        ['"cow"'],
+    ),
+    (
+        "negated class",
+        {"type": "string", "pattern": "^[^,]+$"},
+        ['"a b"', '"x\\"y"'],
+        ['"a,b"', '""'],
+    ),
+    (
+        "date",
+        {"type": "string", "format": "date"},
+        ['"2024-02-29"'],
+        ['"2024-13-01"', '"24-01-01"'],
+    ),
+    (
+        "time",
+        {"type": "string", "format": "time"},
+        ['"12:30:00Z"', '"23:59:59.5+02:00"'],
+        ['"24:00:00Z"'],
+    ),
+    (
+        "date-time",
+        {"type": "string", "format": "date-time"},
+        ['"2024-01-31T08:00:00Z"'],
+        ['"2024-01-31 08:00"'],
+    ),
+    (
+        "uuid",
+        {"type": "string", "format": "uuid"},
+        ['"123e4567-e89b-12d3-a456-426614174000"'],
+        ['"123e4567"'],
+    ),
+    (
+        "email",
+        {"type": "string", "format": "email"},
+        ['"ada@example.org"'],
+        ['"ada"', '"@example.org"'],
+    ),
+    (
+        "uri",
+        {"type": "string", "format": "uri"},
+        ['"https://example.org/a?b=1"'],
+        ['"example"', '"http://a b"'],
+    ),
     ("ipv4", {"type": "string", "format": "ipv4"}, ['"192.168.0.255"'], ['"256.1.1.1"']),
 ]
 
@@ -213,7 +281,10 @@ def test_grammar_admits_valid_and_refuses_invalid(
         ({"not": {"type": "string"}}, "not at $"),
         ({"type": "string", "format": "ipv6"}, "format at $"),
         ({"type": "string", "pattern": "^(?=a)a$"}, "pattern at $"),
-        ({"type": "object", "properties": {"a": {"type": "integer"}}, "minProperties": 1}, "minProperties at $"),
+        (
+            {"type": "object", "properties": {"a": {"type": "integer"}}, "minProperties": 1},
+            "minProperties at $",
+        ),
     ],
 )
 def test_what_the_grammar_cannot_say_is_reported(schema: dict[str, Any], relaxed: str) -> None:
@@ -232,7 +303,10 @@ def test_bounds_that_are_not_whole_numbers_are_widened_not_narrowed() -> None:
     ("schema", "message"),
     [
         ({"type": "integer", "minimum": 5, "maximum": 1}, "no integer"),
-        ({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}, "required": ["a"]}, "does not resolve"),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}, "required": ["a"]},
+            "does not resolve",
+        ),
         ({"enum": []}, "empty"),
         ({"type": "array", "prefixItems": [{}], "items": False, "minItems": 2}, "item counts"),
     ],
@@ -251,7 +325,10 @@ def test_tool_parameters_keep_their_references_inside_the_call_wrapper() -> None
         "properties": {"unit": {"$ref": "#/$defs/Unit"}},
         "required": ["unit"],
     }
-    tools = (ToolSpec("temp", "", params), ToolSpec("noop", "", {"type": "object", "properties": {}}))
+    tools = (
+        ToolSpec("temp", "", params),
+        ToolSpec("noop", "", {"type": "object", "properties": {}}),
+    )
     schema = call_schema(tools)
     grammar = gbnf.parse(compile_schema(schema, param="tools").gbnf)
     call = {"name": "temp", "arguments": {"unit": "c"}}

@@ -24,12 +24,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-import jsonschema
 from jsonschema.exceptions import best_match
 
 from offramp.errors import OutputValidationFailed
 from offramp.providers.base import Capabilities, StreamItem
 from offramp.routing.outcome import Outcome
+from offramp.schemas import validator_for
 from offramp.services import generation
 from offramp.services.runtime import Runtime
 from offramp.types import (
@@ -196,7 +196,7 @@ class RuntimeBackend:
         return routed.value
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        routed = await generation.stream_chat(self._runtime, request)
+        routed = await generation.stream_chat(self._runtime, request, validate=False)
         if self._record is not None:
             self._record.append(routed.outcome)
         return routed.value
@@ -345,8 +345,7 @@ def schema_problems(value: Any, schema: dict[str, Any]) -> tuple[str, ...]:
     For ``anyOf``/``oneOf`` the most relevant branch's error is given (not "is not valid
     under any of the given schemas"), and long messages are cut: they go back to a model.
     """
-    validator = jsonschema.Draft202012Validator(schema)
-    found = [best_match([e]) or e for e in validator.iter_errors(value)]
+    found = [best_match([e]) or e for e in validator_for(schema).iter_errors(value)]
     found.sort(key=lambda e: list(map(str, e.absolute_path)))
     return tuple(_short(f"at {e.json_path}: {e.message}") for e in found[:MAX_PROBLEMS])
 

@@ -42,7 +42,7 @@ BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "dns-label": ("[A-Za-z0-9] ([A-Za-z0-9-]{0,61} [A-Za-z0-9])?", ()),
     "fmt-hostname": ('dns-label ("." dns-label)*', ("dns-label",)),
     "fmt-email": (
-        '[A-Za-z0-9!#$%&\'*+=?^_`{|}~-] [A-Za-z0-9.!#$%&\'*+=?^_`{|}~-]{0,63} "@" '
+        "[A-Za-z0-9!#$%&'*+=?^_`{|}~-] [A-Za-z0-9.!#$%&'*+=?^_`{|}~-]{0,63} \"@\" "
         'dns-label ("." dns-label)+',
         ("dns-label",),
     ),
@@ -50,7 +50,7 @@ BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
     "octet": ('"25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9]', ()),
     # RFC 3986 characters, less the ones JSON would have to escape
     "fmt-uri": (
-        "[a-zA-Z] [a-zA-Z0-9+.-]* \":\" [A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=%-]+",
+        '[a-zA-Z] [a-zA-Z0-9+.-]* ":" [A-Za-z0-9._~:/?#\\[\\]@!$&\'()*+,;=%-]+',
         (),
     ),
 }
@@ -121,13 +121,18 @@ def pattern_rule(pattern: str) -> tuple[str, set[str]] | None:
         return None
     items = list(parsed)
     used: set[str] = set()
-    anchored_start = bool(items) and items[0] == (sre.AT, sre.AT_BEGINNING)
-    anchored_start = anchored_start or bool(items) and items[0] == (sre.AT, sre.AT_BEGINNING_STRING)
+    starts = ((sre.AT, sre.AT_BEGINNING), (sre.AT, sre.AT_BEGINNING_STRING))
+    anchored_start = bool(items) and items[0] in starts
     if anchored_start:
         items = items[1:]
-    anchored_end = bool(items) and items[-1][0] == sre.AT and items[-1][1] in (
-        sre.AT_END,
-        sre.AT_END_STRING,
+    anchored_end = (
+        bool(items)
+        and items[-1][0] == sre.AT
+        and items[-1][1]
+        in (
+            sre.AT_END,
+            sre.AT_END_STRING,
+        )
     )
     if anchored_end:
         items = items[:-1]

@@ -253,9 +253,7 @@ class _Converter:
             if len(types) == 1:
                 types = types[0]
             else:
-                options = [
-                    self._typed({**schema, "type": t}, f"{hint}-{t}", path) for t in types
-                ]
+                options = [self._typed({**schema, "type": t}, f"{hint}-{t}", path) for t in types]
                 return self.rule(hint, " | ".join(options))
         if types is None:
             self._note_relaxed(schema, set(), path, set())
@@ -465,7 +463,8 @@ class _Members:
             if not required:
                 skipped = self._from(i + 1, first)
                 expr = f"({expr} | {skipped})" if skipped else f"({expr})?"
-        if i and not all(r for _, r in self._entries[i:]) or (i and self._extra):
+        optional_after = not all(r for _, r in self._entries[i:]) or self._extra is not None
+        if i and optional_after:
             expr = self._converter.rule(f"{self._hint}-{i}{'' if first else '-rest'}", expr)
         self._memo[(i, first)] = expr
         return expr
