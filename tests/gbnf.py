@@ -103,7 +103,7 @@ class _Parser:
         return options[0] if len(options) == 1 else ("alt", options)
 
     def seq(self) -> Node:
-        items = []
+        items: list[Node] = []
         while True:
             self.ws()
             if self.i >= len(self.s) or self.s[self.i] in "|)":

@@ -76,3 +76,4 @@ def test_auto_text_before_a_cut_call_stays_content() -> None:
     content, calls = tools.parse_cut(text, ToolChoice("auto"), ("get_weather",))
     assert content == "Checking." and calls[0].name == "get_weather" and calls[0].arguments == ""
     assert tools.parse_cut("plain text", ToolChoice("auto"), ("get_weather",)) == ("plain text", ())
+    assert tools.parse_cut("Hi <tool_c", ToolChoice("auto"), ("get_weather",)) == ("Hi ", ())

@@ -298,10 +298,9 @@ class LlamaCppProvider(Provider):
         if not plan.tools_active:
             return ChoiceDelta(index, finish_reason=reason)
         content, calls, reason = _split_calls(gate.text, plan, reason)
-        held = gate.text[gate.released :]
         if calls:
             return ChoiceDelta(index, tool_calls=calls, finish_reason=reason)
-        return ChoiceDelta(index, held if content else "", finish_reason=reason)
+        return ChoiceDelta(index, (content or "")[gate.released :], finish_reason=reason)
 
 
 def _split_calls(

@@ -111,7 +111,8 @@ def parse_cut(
     else:
         start = text.find(OPEN) if choice.mode == "auto" else -1
         if start < 0:
-            return text, ()
+            held = _partial(text, OPEN) if choice.mode == "auto" else 0
+            return text[: len(text) - held], ()
         content, body = text[:start].strip() or None, text[start + len(OPEN) :]
     match = _CALL_HEAD.match(body)
     partial_name = ""
