@@ -190,3 +190,30 @@ def test_what_the_grammar_leaves_is_validated_never_returned_invalid(
         assert "multiple of 5" in error["message"], error
         return
     _valid(json.loads(r.choices[0].message.content or ""), schema)
+
+
+def test_tool_arguments_the_grammar_leaves_are_validated_never_returned_invalid(
+    client: openai.OpenAI,
+) -> None:
+    parameters = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", "multipleOf": 5, "minimum": 1, "maximum": 99}},
+        "required": ["n"],
+        "additionalProperties": False,
+    }
+    try:
+        r = client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Order five apples."}],
+            tools=[{"type": "function", "function": {"name": "order", "parameters": parameters}}],
+            tool_choice="required",
+            temperature=0,
+            max_tokens=20,
+        )
+    except openai.InternalServerError as exc:
+        error = exc.response.json()["error"]
+        assert error["code"] == "output_validation_failed", error
+        assert "multiple of 5" in error["message"], error
+        return
+    call = r.choices[0].message.tool_calls[0]
+    _valid(json.loads(call.function.arguments), parameters)

@@ -30,7 +30,7 @@ from offramp.errors import OutputValidationFailed
 from offramp.providers.base import Capabilities, StreamItem
 from offramp.routing.outcome import Outcome
 from offramp.schemas import validator_for
-from offramp.services import generation
+from offramp.services import generation, tool_repair
 from offramp.services.runtime import Runtime
 from offramp.types import (
     ChatRequest,
@@ -403,10 +403,14 @@ class RepairedCompletion:
 
 
 async def chat(runtime: Runtime, request: ChatRequest, max_attempts: int) -> RepairedCompletion:
-    """A whole chat completion. With ``response_format`` JSON (and no tools), every
+    """A whole chat completion. Tool calls are checked and repaired by
+    ``services.tool_repair``. With ``response_format`` JSON (and no tools), every
     finished choice validates or the request fails with OutputValidationFailed naming the
     problems; invalid choices are repaired one by one, up to ``max_attempts`` generations.
     Choices cut off by the client's ``max_tokens`` are returned as they are."""
+    if request.tools and request.tool_choice.mode != "none":
+        checked = await tool_repair.chat(runtime, request, max_attempts)
+        return RepairedCompletion(checked.result, checked.attempts, checked.outcomes)
     if request.output.kind == "text" or request.tools:
         routed = await generation.chat(runtime, request)
         routed.outcome.usage = routed.value.usage
