@@ -6,6 +6,7 @@ import json
 
 from offramp.providers.llamacpp import tools
 from offramp.types import ToolChoice, ToolSpec
+from tests import gbnf
 
 WEATHER = ToolSpec(
     "get_weather", "weather", {"type": "object", "properties": {"city": {"type": "string"}}}
@@ -77,3 +78,12 @@ def test_auto_text_before_a_cut_call_stays_content() -> None:
     assert content == "Checking." and calls[0].name == "get_weather" and calls[0].arguments == ""
     assert tools.parse_cut("plain text", ToolChoice("auto"), ("get_weather",)) == ("plain text", ())
     assert tools.parse_cut("Hi <tool_c", ToolChoice("auto"), ("get_weather",)) == ("Hi ", ())
+
+
+def test_auto_grammar_admits_a_wrapped_call_even_for_a_tool_named_call() -> None:
+    named_call = ToolSpec("call", "", {"type": "object", "properties": {"x": {"type": "integer"}}})
+    auto = tools.grammar_for((named_call,), ToolChoice("auto"))
+    assert auto is not None
+    grammar = gbnf.parse(auto.gbnf)
+    assert grammar.admits('<tool_call> {"name": "call", "arguments": {"x": 1}} </tool_call>')
+    assert not grammar.admits('<tool_call> {"name": "call", "arguments": {"x": "1"}} </tool_call>')

@@ -131,28 +131,33 @@ class CompiledSchema:
     relaxed: tuple[str, ...]
 
 
-def compile_schema(schema: dict[str, Any], param: str = "response_format") -> CompiledSchema:
-    """The GBNF for values of ``schema``.
+def compile_schema(
+    schema: dict[str, Any], param: str = "response_format", root: str = "root"
+) -> CompiledSchema:
+    """The GBNF for values of ``schema``, starting at the rule named ``root``.
 
     Raises UnsupportedSchema (400 naming ``param``) when no value can satisfy a part the
     grammar must produce (a ``false`` schema, an empty numeric range, a dangling ``$ref``).
     """
-    converter = _Converter(schema, param)
-    root = converter.visit(schema, "value", "$")
-    return CompiledSchema(converter.render(root), tuple(converter.relaxed))
+    converter = _Converter(schema, param, root)
+    start = converter.visit(schema, "value", "$")
+    return CompiledSchema(converter.render(start), tuple(converter.relaxed))
 
 
-def schema_to_gbnf(schema: dict[str, Any], param: str = "response_format") -> str:
+def schema_to_gbnf(
+    schema: dict[str, Any], param: str = "response_format", root: str = "root"
+) -> str:
     """GBNF for ``schema`` (see compile_schema)."""
-    return compile_schema(schema, param).gbnf
+    return compile_schema(schema, param, root).gbnf
 
 
 class _Converter:
     """Walks one schema, collecting named rules."""
 
-    def __init__(self, root: dict[str, Any], param: str):
+    def __init__(self, root: dict[str, Any], param: str, start: str):
         self._root = root
         self._param = param
+        self._start = start
         self._rules: dict[str, str] = {}
         self._names_by_body: dict[str, str] = {}
         self._refs: dict[str, str] = {}
@@ -160,8 +165,8 @@ class _Converter:
 
     # ----- rules ----------------------------------------------------------------------
 
-    def render(self, root: str) -> str:
-        lines = [f"root ::= {root}"]
+    def render(self, start: str) -> str:
+        lines = [f"{self._start} ::= {start}"]
         lines += [f"{name} ::= {body}" for name, body in self._rules.items()]
         return "\n".join(lines) + "\n"
 
@@ -185,7 +190,7 @@ class _Converter:
     def _fresh(self, hint: str) -> str:
         base = re.sub(r"[^a-zA-Z0-9]+", "-", hint).strip("-").lower()[:40] or "r"
         name, i = base, 1
-        while name in self._rules or name in _RESERVED:
+        while name in self._rules or name in _RESERVED or name == self._start:
             name, i = f"{base}-{i}", i + 1
         return name
 

@@ -75,10 +75,8 @@ def grammar_for(tools: tuple[ToolSpec, ...], choice: ToolChoice) -> Grammar | No
         return Grammar(schema_to_gbnf(call_schema(chosen), "tools"))
     if choice.mode == "required":
         return Grammar(schema_to_gbnf(call_schema(tools), "tools"))
-    call = schema_to_gbnf(call_schema(tools), "tools").replace("root ::=", "call ::=", 1)
+    call = schema_to_gbnf(call_schema(tools), "tools", root="call")
     wrapped = f'root ::= "{OPEN}" space call space "{CLOSE}"\n{call}'
-    if "\nspace ::=" not in wrapped:
-        wrapped += '\nspace ::= | " " | "\\n" [ \\t]{0,20}\n'
     return Grammar(wrapped, trigger=_TRIGGER)
 
 
