@@ -341,3 +341,13 @@ def test_tool_parameters_keep_their_references_inside_the_call_wrapper() -> None
 def test_grammar_strings_exclude_raw_control_characters() -> None:
     grammar = gbnf.parse(compile_schema({"type": "string", "maxLength": 3}).gbnf)
     assert grammar.admits('"a\\nb"') and not grammar.admits('"a\nb"')
+
+
+def test_literals_keep_their_spaces() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a  b": {"type": "string", "pattern": "^x  y$"}},
+        "required": ["a  b"],
+    }
+    grammar = gbnf.parse(compile_schema(schema).gbnf)
+    assert grammar.admits('{"a  b": "x  y"}') and not grammar.admits('{"a b": "x y"}')

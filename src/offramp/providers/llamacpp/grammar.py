@@ -351,7 +351,7 @@ class _Converter:
             extra = f'{self.builtin("json-string")} ":" space {value}'
         members = _Members(self, hint, entries, extra).build()
         self.builtin("space")
-        return self.rule(hint, f'"{{" space {members} "}}" space'.replace("  ", " ")), handled
+        return self.rule(hint, _seq('"{" space', members, '"}" space')), handled
 
     def _array(self, schema: dict[str, Any], hint: str, path: str) -> tuple[str, set[str]]:
         handled = {"items", "prefixItems", "additionalItems", "minItems", "maxItems"}
@@ -375,7 +375,7 @@ class _Converter:
             raise self.fail(f"no array satisfies the item counts at {path}")
         elements = _elements(prefix, extra, low, None if high is None else int(high))
         self.builtin("space")
-        return self.rule(hint, f'"[" space {elements} "]" space'.replace("  ", " ")), handled
+        return self.rule(hint, _seq('"[" space', elements, '"]" space')), handled
 
     def _string(self, schema: dict[str, Any], hint: str, path: str) -> tuple[str, set[str]]:
         handled = {"pattern", "format", "minLength", "maxLength"}
@@ -400,7 +400,7 @@ class _Converter:
             low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
             contents = _repeat(char, low, None if high is None else int(high))
         self.builtin("space")
-        return self.rule(hint, f'"\\"" {contents} "\\"" space'.replace("  ", " ")), handled
+        return self.rule(hint, _seq('"\\""', contents, '"\\"" space')), handled
 
     def _integer(self, schema: dict[str, Any], hint: str, path: str) -> tuple[str, set[str]]:
         low, low_ex, high, high_ex = _bounds(schema)
@@ -505,6 +505,11 @@ def _tail(prefix: list[str], extra: str | None, i: int, high: int | None) -> str
         more = _repeat(f'("," space {extra})', 0, None if remaining is None else remaining - 1)
         return f"({extra}{' ' + more if more else ''})?"
     return _repeat(f'("," space {extra})', 0, remaining)
+
+
+def _seq(*items: str) -> str:
+    """Items in sequence, the empty ones left out."""
+    return " ".join(i for i in items if i)
 
 
 def _repeat(item: str, low: int, high: int | None) -> str:
