@@ -34,6 +34,8 @@ from typing import Any
 
 from offramp.errors import UnsupportedSchema
 from offramp.providers.llamacpp import gbnf_numbers as numbers
+from offramp.providers.llamacpp import gbnf_sequences as sequences
+from offramp.providers.llamacpp.gbnf_sequences import Members, repeat, seq
 from offramp.providers.llamacpp.gbnf_strings import (
     BUILTINS,
     FORMATS,
@@ -349,9 +351,9 @@ class _Converter:
         if extra_schema is True or isinstance(extra_schema, dict):
             value = self.visit(extra_schema, f"{hint}-additional", f"{path}.additionalProperties")
             extra = f'{self.builtin("json-string")} ":" space {value}'
-        members = _Members(self, hint, entries, extra).build()
+        members = Members(self.rule, hint, entries, extra).build()
         self.builtin("space")
-        return self.rule(hint, _seq('"{" space', members, '"}" space')), handled
+        return self.rule(hint, seq('"{" space', members, '"}" space')), handled
 
     def _array(self, schema: dict[str, Any], hint: str, path: str) -> tuple[str, set[str]]:
         handled = {"items", "prefixItems", "additionalItems", "minItems", "maxItems"}
@@ -373,9 +375,9 @@ class _Converter:
             high = len(prefix) if high is None else min(int(high), len(prefix))
         if high is not None and low > high:
             raise self.fail(f"no array satisfies the item counts at {path}")
-        elements = _elements(prefix, extra, low, None if high is None else int(high))
+        elements = sequences.elements(prefix, extra, low, None if high is None else int(high))
         self.builtin("space")
-        return self.rule(hint, _seq('"[" space', elements, '"]" space')), handled
+        return self.rule(hint, seq('"[" space', elements, '"]" space')), handled
 
     def _string(self, schema: dict[str, Any], hint: str, path: str) -> tuple[str, set[str]]:
         handled = {"pattern", "format", "minLength", "maxLength"}
@@ -398,9 +400,9 @@ class _Converter:
                 handled.discard("format")
             char = self.builtin("char")
             low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
-            contents = _repeat(char, low, None if high is None else int(high))
+            contents = repeat(char, low, None if high is None else int(high))
         self.builtin("space")
-        return self.rule(hint, _seq('"\\""', contents, '"\\"" space')), handled
+        return self.rule(hint, seq('"\\""', contents, '"\\"" space')), handled
 
     def _integer(self, schema: dict[str, Any], hint: str, path: str) -> tuple[str, set[str]]:
         low, low_ex, high, high_ex = _bounds(schema)
@@ -431,93 +433,6 @@ class _Converter:
 
     def _null(self, schema: dict[str, Any], hint: str, path: str) -> tuple[str, set[str]]:
         return f'"null" {self.builtin("space")}', set()
-
-
-class _Members:
-    """The members of an object in schema order; optional ones may be skipped, so the
-    comma before each depends on whether anything came before (two rules per member)."""
-
-    def __init__(
-        self,
-        converter: _Converter,
-        hint: str,
-        entries: list[tuple[str, bool]],
-        extra: str | None,
-    ):
-        self._converter = converter
-        self._hint = hint
-        self._entries = entries
-        self._extra = extra
-        self._memo: dict[tuple[int, bool], str] = {}
-
-    def build(self) -> str:
-        return self._from(0, True)
-
-    def _from(self, i: int, first: bool) -> str:
-        if (i, first) in self._memo:
-            return self._memo[(i, first)]
-        lead = "" if first else '"," space '
-        if i == len(self._entries):
-            if self._extra is None:
-                return ""
-            expr = f'({lead}{self._extra} ("," space {self._extra})*)?'
-        else:
-            member, required = self._entries[i]
-            rest = self._from(i + 1, False)
-            expr = f"{lead}{member} {rest}".strip()
-            if not required:
-                skipped = self._from(i + 1, first)
-                expr = f"({expr} | {skipped})" if skipped else f"({expr})?"
-        optional_after = not all(r for _, r in self._entries[i:]) or self._extra is not None
-        if i and optional_after:
-            expr = self._converter.rule(f"{self._hint}-{i}{'' if first else '-rest'}", expr)
-        self._memo[(i, first)] = expr
-        return expr
-
-
-def _elements(prefix: list[str], extra: str | None, low: int, high: int | None) -> str:
-    """The items of an array: ``prefix`` in order, then ``extra`` ones, low..high in all."""
-    parts = []
-    for i in range(min(low, len(prefix))):
-        parts.append(('"," space ' if i else "") + prefix[i])
-    if low > len(prefix) and extra is not None:
-        more = low - len(prefix)
-        if prefix:
-            parts.append(f'("," space {extra}){{{more}}}')
-        else:
-            parts.append(extra + (f' ("," space {extra}){{{more - 1}}}' if more > 1 else ""))
-    parts.append(_tail(prefix, extra, max(low, 0), high))
-    return " ".join(p for p in parts if p)
-
-
-def _tail(prefix: list[str], extra: str | None, i: int, high: int | None) -> str:
-    """Optional items from index ``i`` on (each present only if the one before is)."""
-    if high is not None and i >= high:
-        return ""
-    lead = '"," space ' if i else ""
-    if i < len(prefix):
-        rest = _tail(prefix, extra, i + 1, high)
-        return f"({lead}{prefix[i]}{' ' + rest if rest else ''})?"
-    if extra is None:
-        return ""
-    remaining = None if high is None else high - i
-    if i == 0:
-        more = _repeat(f'("," space {extra})', 0, None if remaining is None else remaining - 1)
-        return f"({extra}{' ' + more if more else ''})?"
-    return _repeat(f'("," space {extra})', 0, remaining)
-
-
-def _seq(*items: str) -> str:
-    """Items in sequence, the empty ones left out."""
-    return " ".join(i for i in items if i)
-
-
-def _repeat(item: str, low: int, high: int | None) -> str:
-    if high is None:
-        return f"{item}*" if low == 0 else f"{item}{{{low},}}"
-    if high == 0:
-        return ""
-    return f"{item}{{{low}}}" if low == high else f"{item}{{{low},{high}}}"
 
 
 def _bounds(schema: dict[str, Any]) -> tuple[float | None, bool, float | None, bool]:
