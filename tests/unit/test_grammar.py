@@ -255,6 +255,12 @@ CASES: list[tuple[str, dict[str, Any], list[str], list[str]]] = [
         ['"https://example.org/a?b=1"'],
         ['"example"', '"http://a b"'],
     ),
+    (
+        "duration",
+        {"type": "string", "format": "duration"},
+        ['"P2D"', '"PT1H30M"', '"PT0.5S"'],
+        ['"PT"', '"P"', '"1h"'],
+    ),
     ("ipv4", {"type": "string", "format": "ipv4"}, ['"192.168.0.255"'], ['"256.1.1.1"']),
 ]
 

@@ -46,6 +46,15 @@ BUILTINS: dict[str, tuple[str, tuple[str, ...]]] = {
         'dns-label ("." dns-label)+',
         ("dns-label",),
     ),
+    "fmt-duration": (
+        '"P" ([0-9]{1,4} "D" ("T" duration-time)? | "T" duration-time)',
+        ("duration-time",),
+    ),
+    "duration-time": (
+        '[0-9]{1,4} "H" ([0-9]{1,4} "M")? ([0-9]{1,4} "S")? | [0-9]{1,4} "M" ([0-9]{1,4} "S")? '
+        '| [0-9]{1,4} ("." [0-9]{1,6})? "S"',
+        (),
+    ),
     "fmt-ipv4": ('octet "." octet "." octet "." octet', ("octet",)),
     "octet": ('"25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9]', ()),
     # RFC 3986 characters, less the ones JSON would have to escape
@@ -63,6 +72,7 @@ FORMATS = {
     "idn-email": "fmt-email",
     "hostname": "fmt-hostname",
     "ipv4": "fmt-ipv4",
+    "duration": "fmt-duration",
     "uri": "fmt-uri",
     "iri": "fmt-uri",
 }

@@ -15,7 +15,7 @@ silently dropped. What the grammar enforces:
     prefixItems, items      tuples and lists, with minItems/maxItems
     minimum, maximum, ...   integer ranges exactly; fractions exactly for whole-number bounds
     pattern                 translated from the regex (see gbnf_strings)
-    format                  date, time, date-time, uuid, email, hostname, ipv4, uri
+    format                  date, time, date-time, duration, uuid, email, hostname, ipv4, uri
     minLength, maxLength    on strings without pattern or format
     {} / only annotations   any JSON value
 
