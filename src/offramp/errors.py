@@ -6,7 +6,7 @@
     │   │   ├── UnknownParameter      400  code=unknown_parameter (a field nobody on the route can take)
     │   │   ├── UnsupportedParameter  400  code=unsupported_parameter
     │   │   ├── InvalidJson           400  code=invalid_json (unparseable or nested too deep)
-    │   │   ├── UnsupportedSchema     400  code=unsupported_schema (JSON-schema keyword the grammar cannot enforce)
+    │   │   ├── UnsupportedSchema     400  code=unsupported_schema (a JSON schema OpenAI refuses too)
     │   │   └── ContextLengthExceeded 400  code=context_length_exceeded (with the numbers)      F
     │   ├── AuthenticationFailed      401  code=invalid_api_key (missing, unknown or revoked key)
     │   ├── PermissionDenied          403  code=model_not_allowed / admin_key_required
@@ -116,7 +116,8 @@ class UnsupportedParameter(InvalidRequest):
 
 
 class UnsupportedSchema(InvalidRequest):
-    """A JSON schema uses a keyword that grammar-constrained decoding cannot enforce."""
+    """A JSON schema that is invalid, has a ``$ref`` that does not resolve locally, a bad
+    ``pattern``, or a part no value can satisfy (what OpenAI refuses too)."""
 
     code = "unsupported_schema"
 
