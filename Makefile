@@ -16,7 +16,7 @@ LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' constraints.txt)
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION).built
 
-.PHONY: setup serve test lint typecheck unit bench clean browser
+.PHONY: setup serve test lint typecheck unit bench clean browser promtool
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,11 +48,17 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy src tests bench
 
-# The parity report is checked in a real headless browser (Debian's Chromium).
+# The parity report and the console are checked in a real headless browser (Debian's
+# Chromium; the console's tests drive it through chromedriver).
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@(command -v chromium && command -v chromedriver) >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 
-test: lint typecheck browser
+# The alert rules are checked and unit-tested with promtool (Debian's prometheus package).
+promtool:
+	@command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq prometheus)
+
+test: lint typecheck browser promtool
 	$(BIN)/python -m pytest
 
 bench: setup

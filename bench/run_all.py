@@ -15,6 +15,7 @@ SUITES = [
     "memory",
     "soak",
     "cache",
+    "console",
 ]
 
 

@@ -11,10 +11,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
+from sqlalchemy import select
 
+from offramp.ledger.schema import usage
+from offramp.ledger.store import open_engine
+from offramp.settings import Settings
 from tests.servers import free_port
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -72,3 +77,13 @@ class RedisServer:
 
     def __exit__(self, *_: object) -> None:
         self.kill()
+
+
+def ledger_rows(settings: Settings) -> list[Any]:
+    """Every usage record of the ledger ``settings`` name, oldest first."""
+    engine = open_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(usage).order_by(usage.c.id)))
+    finally:
+        engine.dispose()

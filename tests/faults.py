@@ -2,7 +2,11 @@
 real upstream, set at any moment to fail in one of the ways upstreams fail.
 
     pass              forward the request and stream the answer back unchanged
-    delay             wait ``delay_s`` first (past a deployment's timeout), then forward
+    delay             wait ``delay_s`` first (past a deployment's timeout, or just slow),
+                      then forward
+    hang              send nothing until the fault is switched off, then forward (a
+                      stalled upstream that resumes; requests whose client gave up are
+                      dropped)
     500               answer 500 with an OpenAI error body
     429               answer 429 with ``Retry-After: retry_after``
     cut               start a 200 answer (a role-only chunk when streaming), then drop
@@ -11,12 +15,18 @@ real upstream, set at any moment to fail in one of the ways upstreams fail.
                       (a whole answer: a 200 body that is an error, not a completion)
     cut-late          forward, and drop the connection after the first content chunk
     late-error-event  forward, and send an error event after the first content chunk
+
+A ``Gate`` in front of a proxy adds the one failure HTTP cannot play: an upstream that
+stops accepting connections (refused), and later listens again on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -60,7 +70,19 @@ class FaultProxy:
         parsed = orjson.loads(body) if body else None
         self.bodies.append(parsed)
         streaming = isinstance(parsed, dict) and bool(parsed.get("stream"))
+        if self.fault == "hang" and not await self._resumed(receive):
+            return  # the client gave up while it hung: nothing to forward
         await self._answer(scope, body, streaming, send)
+
+    async def _resumed(self, receive: Receive) -> bool:
+        """Hang until the fault is switched off (True) or the client goes away (False)."""
+        gone = asyncio.ensure_future(receive())  # the next message is the disconnect
+        try:
+            while self.fault == "hang" and not gone.done():  # noqa: ASYNC110 (set by another thread)
+                await asyncio.sleep(0.02)
+            return not gone.done()
+        finally:
+            gone.cancel()
 
     async def _answer(self, scope: Scope, body: bytes, streaming: bool, send: Send) -> None:
         fault = self.fault
@@ -145,3 +167,107 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+class Gate:
+    """A TCP relay on a fixed loopback port in front of ``host:port``, in its own thread.
+
+    ``refuse()`` stops listening, so new connections are refused; an answer already under
+    way is delivered, but a new request on a connection opened before the refusal resets
+    it (the upstream has stopped: clients see no answer, never half of one). ``admit()``
+    resets what is left of those connections and listens on the same port again.
+    """
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._links: set[_Link] = set()
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Gate:
+        self._thread.start()
+        self.admit()
+        return self
+
+    def stop(self) -> None:
+        self.refuse()
+        self._call(self._reset())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def admit(self) -> None:
+        self._call(self._listen())
+
+    def refuse(self) -> None:
+        self._call(self._close())
+
+    def _call(self, coro: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
+
+    async def _reset(self) -> None:
+        for link in [link for link in self._links if link.draining]:
+            link.abort()
+            self._links.discard(link)
+
+    async def _listen(self) -> None:
+        await self._reset()
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._relay, "127.0.0.1", self.port, reuse_address=True
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for link in self._links:
+            link.draining = True
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        link = _Link(writer, up_writer, draining=self._server is None)
+        self._links.add(link)
+        await asyncio.gather(link.requests(reader), link.answers(up_reader))
+        link.abort()
+        self._links.discard(link)
+
+
+@dataclass(eq=False)
+class _Link:
+    """One relayed connection."""
+
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter
+    draining: bool = False  # opened before a refusal: no new request may pass
+
+    async def requests(self, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                if self.draining:
+                    self.abort()
+                    return
+                self.upstream.write(data)
+                await self.upstream.drain()
+            self.upstream.write_eof()
+
+    async def answers(self, reader: asyncio.StreamReader) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                self.client.write(data)
+                await self.client.drain()
+            self.client.write_eof()
+
+    def abort(self) -> None:
+        self.client.transport.abort()
+        self.upstream.transport.abort()

@@ -20,6 +20,7 @@ from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
 from offramp.api.responses_api import routes as responses_api
 from offramp.api.streaming import ClientGone
+from offramp.console.router import console_router
 from offramp.gateway.backing import Backing
 from offramp.gateway.gateway import Gateway
 from offramp.gateway.runtime import build_runtime
@@ -100,6 +101,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (models, tasks, batch):  # a key, with auth on
         app.include_router(module.router, dependencies=[Depends(caller_of)])
+    app.include_router(console_router())  # 404 everywhere unless admin_key is set
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s
     )

@@ -6,7 +6,7 @@
     │   │   ├── UnknownParameter      400  code=unknown_parameter (a field nobody on the route can take)
     │   │   ├── UnsupportedParameter  400  code=unsupported_parameter
     │   │   ├── InvalidJson           400  code=invalid_json (unparseable or nested too deep)
-    │   │   ├── UnsupportedSchema     400  code=unsupported_schema (JSON-schema keyword the grammar cannot enforce)
+    │   │   ├── UnsupportedSchema     400  code=unsupported_schema (a JSON schema OpenAI refuses too)
     │   │   └── ContextLengthExceeded 400  code=context_length_exceeded (with the numbers)      F
     │   ├── AuthenticationFailed      401  code=invalid_api_key (missing, unknown or revoked key)
     │   ├── PermissionDenied          403  code=model_not_allowed / admin_key_required
@@ -23,7 +23,8 @@
     │   └── BudgetExceeded            429  code=insufficient_quota (the key's spend budget is used up)
     ├── Overloaded                    503  the bounded queue is full; carries Retry-After         R F
     ├── ShuttingDown                  503  the server is draining before it stops; carries Retry-After
-    ├── NoDeploymentAvailable         503  every deployment of a route failed or has its circuit open
+    ├── NoDeploymentAvailable         503  no deployment of a route answered before the request's
+    │                                      deadline (or attempt budget); carries Retry-After
     ├── ModelSourceError              500  a model file cannot be found or fetched (CLI: one clear line)
     └── ProviderError                 500  a backend failed while generating                      F B
         ├── OutputValidationFailed    500  the output broke the requested schema (a backend bug)
@@ -117,7 +118,8 @@ class UnsupportedParameter(InvalidRequest):
 
 
 class UnsupportedSchema(InvalidRequest):
-    """A JSON schema uses a keyword that grammar-constrained decoding cannot enforce."""
+    """A JSON schema that is invalid, has a ``$ref`` that does not resolve locally, a bad
+    ``pattern``, or a part no value can satisfy (what OpenAI refuses too)."""
 
     code = "unsupported_schema"
 
@@ -248,9 +250,11 @@ class Overloaded(OfframpError):
 
 
 class NoDeploymentAvailable(OfframpError):
-    """Every deployment of a route failed within the request's deadline, or has its
-    circuit open; the message lists each attempt. ``retry_after`` says when one may be
-    tried again, where that is known."""
+    """No deployment of a route answered: the soonest one free (a circuit half-opening, a
+    probe's result, a backoff ending) comes after the request's deadline, its attempt
+    budget is spent, or every deployment failed it for good. The message lists each
+    attempt and each circuit in the way; ``retry_after`` says when one may be tried
+    again, where that is known."""
 
     status_code = 503
     code = "no_deployment_available"
@@ -286,7 +290,11 @@ class UpstreamError(ProviderError):
     timed out); ``retry_after`` the seconds the upstream asked to wait (None if it named
     none); ``retryable`` whether the same request may succeed later (429, 5xx, overload,
     timeouts, dropped connections) rather than failing again on that upstream (bad key,
-    unknown upstream model). Clients see 502: the gateway's upstream failed.
+    unknown upstream model). Clients see 502: the gateway's upstream failed. ``code`` says
+    what happened: ``upstream_error`` (an error status), ``upstream_unreachable`` (no
+    connection, or one reset before any answer), ``upstream_timeout``,
+    ``upstream_stream_cut`` (it began answering, then the connection was cut mid-body),
+    ``upstream_stream_error`` (an error event inside a 200 stream), ...
     """
 
     status_code = 502

@@ -29,14 +29,36 @@ _GRACE_AFTER_CUT_S = 2.0  # for cut streams to send their error event before the
 
 
 class _HeaderDeadline:
-    """Closes a connection that has not sent a whole request head in ``read_timeout``
-    seconds, counted from when it opened or finished its previous response."""
+    """Mixed into a uvicorn HTTP protocol (before it): closes a connection that has not
+    sent a whole request head in ``read_timeout`` seconds, counted from when it opened
+    or finished its previous response."""
 
-    read_timeout: float
     transport: asyncio.Transport
     cycle: Any
     loop: asyncio.AbstractEventLoop
-    _head_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, read_timeout: float = 10.0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiting_for_head():
+            self._arm()
+        super().data_received(data)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._disarm()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _waiting_for_head(self) -> bool:
         return self.cycle is None or bool(self.cycle.response_complete)
@@ -59,53 +81,9 @@ class _HeaderDeadline:
 class TimedHttpTools(_HeaderDeadline, HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline on request heads."""
 
-    def __init__(self, *args: Any, read_timeout: float = 10.0, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def data_received(self, data: bytes) -> None:
-        if self._waiting_for_head():
-            self._arm()
-        super().data_received(data)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._disarm()
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
 
 class TimedH11(_HeaderDeadline, H11Protocol):
     """uvicorn's h11 protocol with a deadline on request heads."""
-
-    def __init__(self, *args: Any, read_timeout: float = 10.0, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def data_received(self, data: bytes) -> None:
-        if self._waiting_for_head():
-            self._arm()
-        super().data_received(data)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._disarm()
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
 
 
 def _protocol(read_timeout: float) -> type[asyncio.Protocol]:

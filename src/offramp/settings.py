@@ -198,6 +198,17 @@ class Settings(BaseSettings):
     batch_max_requests: int = Field(
         default=64, ge=1, description="Most requests one `/v1/batch` call may hold."
     )
+    console_viewer_key: SecretStr | None = Field(
+        default=None,
+        description="A second key that signs in to `/console` read-only (it sees every "
+        "page but changes nothing); None: only the admin key signs in. The console exists "
+        "only when `admin_key` is set.",
+    )
+    console_session_s: float = Field(
+        default=12 * 3600.0,
+        gt=0.0,
+        description="How long a console sign-in lasts before the key is asked for again.",
+    )
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

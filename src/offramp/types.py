@@ -88,6 +88,10 @@ class ChatRequest:
     (upstream APIs) send them on verbatim; the router refuses a request with extras for
     every other deployment (400 ``unknown_parameter`` naming the first one), so nothing
     is ever silently dropped. The same holds for the other request types.
+
+    ``hints`` holds known fields that change nothing for a local model (``metadata``,
+    ``prompt_cache_key``, ``reasoning_effort``...): local models ignore them, upstream
+    APIs of the same dialect get them verbatim.
     """
 
     model: str
@@ -100,6 +104,7 @@ class ChatRequest:
     user: str | None = None
     parallel_tool_calls: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    hints: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

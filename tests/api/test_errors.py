@@ -49,6 +49,18 @@ def test_unknown_model_is_404(client: openai.OpenAI) -> None:
         ({"logit_bias": {"99999999": 1}}, "logit_bias"),
         ({"tool_choice": "required"}, "tool_choice"),
         ({"response_format": {"type": "json_schema"}}, "response_format.json_schema.schema"),
+        ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+        ({"web_search_options": {}}, "web_search_options"),
+        ({"moderation": {"model": "x"}}, "moderation"),
+        (
+            {
+                "functions": [{"name": "f"}],
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+            },
+            "functions",
+        ),
+        ({"functions": [{"name": "f"}], "function_call": {"name": "g"}}, "function_call"),
     ],
 )
 def test_bad_parameter_is_400_naming_it(
@@ -110,17 +122,26 @@ def test_prompt_over_context_is_400_with_the_numbers(client: openai.OpenAI) -> N
 
 
 @pytest.mark.parametrize(
-    ("schema", "keyword"),
+    ("schema", "param", "words"),
     [
-        ({"type": "integer", "minimum": 0}, "minimum"),
-        ({"type": "object", "properties": {"e": {"type": "string", "format": "email"}}}, "format"),
-        ({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, "uniqueItems"),
-        ({"not": {"type": "string"}}, "not"),
-        ({"type": "string", "pattern": "^a+$", "maxLength": 3}, "maxLength"),
+        ({"type": "strnig"}, "response_format.json_schema.schema", "invalid JSON schema"),
+        ({"type": "object", "required": "a"}, "response_format.json_schema.schema", "invalid"),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}},
+            "response_format.json_schema.schema",
+            "points at nothing",
+        ),
+        ({"$ref": "https://example.org/s.json"}, "response_format.json_schema.schema", "local"),
+        (
+            {"type": "string", "pattern": "(unclosed"},
+            "response_format.json_schema.schema",
+            "pattern",
+        ),
+        ({"type": "integer", "minimum": 5, "maximum": 1}, "response_format", "no integer"),
     ],
 )
-def test_unenforceable_schema_keyword_is_400(
-    client: openai.OpenAI, schema: dict[str, Any], keyword: str
+def test_schema_openai_would_refuse_too_is_400(
+    client: openai.OpenAI, schema: dict[str, Any], param: str, words: str
 ) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
@@ -130,21 +151,21 @@ def test_unenforceable_schema_keyword_is_400(
             response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}},
         )
     err = _error(info.value)
-    assert f"`{keyword}`" in err["message"] and err["param"] == "response_format"
+    assert words in err["message"] and err["param"] == param, err
 
 
-def test_unenforceable_tool_schema_is_400(client: openai.OpenAI) -> None:
+def test_broken_tool_schema_is_400_naming_the_tool(client: openai.OpenAI) -> None:
     tool = {
         "type": "function",
         "function": {
             "name": "f",
-            "parameters": {"type": "object", "properties": {"n": {"type": "number", "maximum": 3}}},
+            "parameters": {"type": "object", "properties": {"n": {"$ref": "#/definitions/N"}}},
         },
     }
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=MODEL, messages=HELLO, tools=[tool])  # type: ignore[arg-type, list-item]
     err = _error(info.value)
-    assert "`maximum`" in err["message"] and err["param"] == "tools"
+    assert "#/definitions/N" in err["message"] and err["param"] == "tools[0].function.parameters"
 
 
 @pytest.mark.parametrize(

@@ -17,14 +17,11 @@ import httpx
 import openai
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
 
-from offramp.ledger.schema import usage
-from offramp.ledger.store import open_engine
 from offramp.local.pool import ModelPool
 from offramp.models.registry import default_config_path
 from offramp.settings import Settings
-from tests.backing import postgres_schema
+from tests.backing import ledger_rows, postgres_schema
 from tests.servers import ServerThread
 
 ADMIN = "admin-secret"
@@ -141,15 +138,6 @@ def status_of(response: httpx.Response) -> tuple[int, str | None]:
         error = item["body"].get("error") if item["status_code"] >= 400 else None
         return item["status_code"], error["code"] if error else None
     return response.status_code, body.get("error", {}).get("code")
-
-
-def ledger_rows(settings: Settings) -> list[Any]:
-    engine = open_engine(settings)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(select(usage).order_by(usage.c.id)))
-    finally:
-        engine.dispose()
 
 
 def wait_for_rows(settings: Settings, count: int, timeout: float = 10) -> list[Any]:

@@ -167,3 +167,44 @@ def test_tool_results_continue_the_conversation(client: openai.OpenAI) -> None:
     )
     assert follow.choices[0].message.content
     assert not follow.choices[0].message.tool_calls
+
+
+def test_forced_call_cut_by_max_tokens_comes_back_partial(client: openai.OpenAI) -> None:
+    r = client.chat.completions.create(
+        model=MODEL,
+        messages=QUESTION,
+        tools=[WEATHER],  # type: ignore[arg-type]
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        temperature=0,
+        max_tokens=13,  # the wrapper takes about ten tokens, the arguments start after it
+    )
+    choice = r.choices[0]
+    assert choice.finish_reason == "length"
+    assert choice.message.content is None
+    call = choice.message.tool_calls[0]  # type: ignore[index]
+    assert call.function.name == "get_weather" and call.id.startswith("call_")
+    assert '"name"' not in call.function.arguments and "arguments" not in call.function.arguments
+    assert call.function.arguments.startswith("{")
+
+
+def test_streamed_call_cut_by_max_tokens_comes_back_partial(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=QUESTION,
+        tools=[WEATHER, TIME],  # type: ignore[arg-type]
+        tool_choice="required",
+        temperature=0,
+        max_tokens=8,
+        stream=True,
+    )
+    content, name, arguments, finish = "", "", "", None
+    for chunk in stream:
+        for c in chunk.choices:
+            finish = c.finish_reason or finish
+            content += c.delta.content or ""
+            for tc in c.delta.tool_calls or []:
+                name += (tc.function.name or "") if tc.function else ""
+                arguments += (tc.function.arguments or "") if tc.function else ""
+    assert finish == "length" and content == ""
+    assert name in ("get_weather", "get_time")
+    assert '"name"' not in arguments and (arguments == "" or arguments.startswith("{"))

@@ -14,12 +14,10 @@ import httpx
 import openai
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
 
-from offramp.ledger.schema import usage
-from offramp.ledger.store import open_engine
 from offramp.local.pool import ModelPool
 from offramp.settings import Settings
+from tests.backing import ledger_rows as _rows
 from tests.backing import postgres_schema
 from tests.servers import ServerThread
 
@@ -39,15 +37,6 @@ def _serve(settings: Settings, pool: ModelPool, **changes: Any) -> Iterator[Serv
 
 def _client(server: ServerThread, key: str = "unused") -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url + "/v1", api_key=key, max_retries=0, timeout=120)
-
-
-def _rows(settings: Settings) -> list[Any]:
-    engine = open_engine(settings)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(select(usage).order_by(usage.c.id)))
-    finally:
-        engine.dispose()
 
 
 def test_repeated_deterministic_requests_are_served_from_cache(

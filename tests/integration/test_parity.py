@@ -3,6 +3,7 @@ rendered by headless Chromium."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,11 @@ def _parity(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
         check=False,
-        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        },
     )
 
 
@@ -32,7 +37,7 @@ def test_two_local_routes_make_both_reports(server: ServerThread, tmp_path: Path
     record = tmp_path / "baseline.jsonl"
     done = _parity(
         "--baseline",
-        route + "?temperature=0",
+        route + "?temperature=0&priced_as=openai",  # as if it were OpenAI's gpt-4o-mini
         "--candidate",
         route + "?temperature=0&system=Answer in a very different style.",
         "--record-baseline",
@@ -47,6 +52,10 @@ def test_two_local_routes_make_both_reports(server: ServerThread, tmp_path: Path
     assert markdown.startswith("# Parity: PASS")
     assert "Error" not in markdown  # every prompt got an answer from both routes
     assert "- tokens: baseline " in markdown and "- tokens: baseline 0," not in markdown
+    assert "- cost: baseline $" in markdown and "list prices of openai gpt-4o-mini" in markdown
+    assert (
+        "- cost: candidate not priced" in markdown and "- saving per 1,000 prompts: $" in markdown
+    )
     embed_row = next(line for line in markdown.splitlines() if "| embed-sentence |" in line)
     assert "| 1.000 |" in embed_row  # same embedding model on both routes
     for case in ("capital", "recursion", "greeting", "person", "embed-sentence"):
@@ -69,6 +78,8 @@ def test_two_local_routes_make_both_reports(server: ServerThread, tmp_path: Path
         "0.999",
     )
     assert same.returncode == 0, same.stdout + same.stderr
+    replayed = (tmp_path / "replay" / "parity.md").read_text()
+    assert "- cost: baseline $" in replayed  # the recording keeps what prices it
     # and a strict bar the styled candidate cannot meet fails the run
     strict = _parity(
         "--baseline-file",

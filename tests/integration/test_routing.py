@@ -3,9 +3,12 @@ offramp process, each behind a fault-injecting proxy, driven with the official S
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +17,17 @@ import openai
 import pytest
 import yaml
 
+from offramp.errors import UpstreamError
 from offramp.local.pool import ModelPool
 from offramp.models.registry import default_config_path, load_registry
 from offramp.models.sources import resolve
+from offramp.providers.base import Provider
+from offramp.providers.openai_compat.provider import build_openai_compatible
+from offramp.providers.upstream import UpstreamSpec
 from offramp.settings import Settings, load_settings
-from tests.faults import FaultProxy
+from offramp.types import ChatRequest, Message
+from tests.faults import FaultProxy, Gate
+from tests.load import Clients, Run, route_health, settle
 from tests.servers import AsgiThread, ProcessServer, ServerThread, free_port
 
 pytestmark = pytest.mark.slow
@@ -37,6 +46,7 @@ def _llama_server() -> ProcessServer:
             sys.executable, "-m", "llama_cpp.server", "--model", model_path(),
             "--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port),
             "--n_ctx", "1024", "--n_threads", "1", "--verbose", "false",
+            "--interrupt_requests", "false",
         ],
         "/v1/models",
     )  # fmt: skip
@@ -63,12 +73,26 @@ class Upstreams:
             "first": FaultProxy(child),
             "recorder": FaultProxy(llama),
         }
+        # the two deployments of the `flapping` route, each a gate (refuse) before a proxy:
+        # A, the one that fails, is the second offramp; B, llama-cpp-python's server
+        self.proxies["a"] = FaultProxy(child)
+        self.proxies["b"] = FaultProxy(llama)
         self.threads = {
             name: AsgiThread(p, log_level="critical") for name, p in self.proxies.items()
         }
+        self.gates = {name: Gate("127.0.0.1", self.threads[name].port) for name in ("a", "b")}
 
     def url(self, name: str) -> str:
         return self.threads[name].base_url + "/v1"
+
+    def gated(self, name: str) -> str:
+        return self.gates[name].base_url + "/v1"
+
+
+def _warm(base_url: str, model: str) -> None:
+    """One answer first: a cold server's first one (weights paged in) takes seconds."""
+    body = {"model": model, "messages": HELLO, "max_tokens": 1}
+    httpx.post(base_url + "/v1/chat/completions", json=body, timeout=120).raise_for_status()
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +105,16 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
     servers = [_llama_server().start(), _offramp_child(child_config).start()]
     try:
         llama, child = (s.wait().base_url for s in servers)
+        for base, model in ((llama, "smol"), (child, "smollm2-135m-instruct")):
+            _warm(base, model)
         found = Upstreams(llama, child)
         for thread in found.threads.values():
             thread.__enter__()
+        for gate in found.gates.values():
+            gate.start()
         yield found
+        for gate in found.gates.values():
+            gate.stop()
         for thread in found.threads.values():
             thread.__exit__()
     finally:
@@ -131,6 +161,28 @@ def _routes(up: Upstreams, embed_url: str) -> list[dict[str, Any]]:
             "deployments": [
                 _deployment("first", up.url("first"), "smollm2-135m-instruct"),
                 healthy,
+            ],
+        },
+        {
+            "name": "flapping",
+            "strategy": "weighted",
+            "deadline_s": DEADLINE_S,
+            "breaker": {"failure_threshold": 2, "cooldown_s": COOLDOWN_S},
+            "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
+            "outlier_detection": {
+                "latency_factor": 3,
+                "min_latency_s": 2.0,
+                "min_samples": 2,
+                "window": 3,
+                "base_ejection_s": 4,
+            },
+            "deployments": [
+                # A first for three requests in four, so a fault meets it at once
+                {
+                    **_deployment("a", up.gated("a"), "smollm2-135m-instruct", ATTEMPT_S),
+                    "weight": 3,
+                },
+                _deployment("b", up.gated("b"), "smol", DEADLINE_S),
             ],
         },
         {"name": "plain-llama", "deployments": [_deployment("llama", up.url("recorder"), "smol")]},
@@ -281,3 +333,129 @@ def test_routes_are_listed_beside_the_models(sdk: openai.OpenAI) -> None:
     cards = {m.id: m for m in sdk.models.list()}
     assert {"resilient", "embed-up", "gpt-4o-mini"} <= cards.keys()
     assert cards["resilient"].model_dump()["deployments"] == ["faulty", "healthy"]
+
+
+# The `flapping` route: A (a second offramp) and B (llama-cpp-python's server), each behind
+# a gate and a fault proxy, weighted 3:1, under CLIENTS concurrent SDK clients.
+ATTEMPT_S = 5.0  # A's attempt timeout: a hang costs this much, then B answers
+DEADLINE_S = 10.0
+COOLDOWN_S = 1.5
+CLIENTS = 4
+SLOW_S = 3.5  # A's delay when slow: under its timeout, far over B's latency
+SETTLE_S = 1.5  # what a probe's answer and reading the admin route may take
+
+
+def _run(sdk: openai.OpenAI, base: str, fault: Callable[[bool], None], fault_s: float) -> Run:
+    """Clients for a second, the fault for ``fault_s``, then a cooldown and a settle more."""
+    settle(base, "flapping")
+    with Clients(sdk, "flapping", CLIENTS) as clients:
+        time.sleep(1.0)
+        fault_at = time.time()
+        fault(True)
+        time.sleep(fault_s)
+        recovered_at = time.time()
+        fault(False)
+        time.sleep(COOLDOWN_S + SETTLE_S + 0.5)
+    return Run(clients.calls, fault_at, recovered_at, route_health(base, "flapping"))
+
+
+def _fault(up: Upstreams, mode: str) -> Callable[[bool], None]:
+    a = up.proxies["a"]
+    a.retry_after, a.delay_s = 1, SLOW_S
+
+    def switch(on: bool) -> None:
+        if mode in ("refuse", "both-down"):
+            for name in ("a", "b") if mode == "both-down" else ("a",):
+                gate = up.gates[name]
+                gate.refuse() if on else gate.admit()
+        else:
+            a.fault = ({"slow": "delay"}.get(mode, mode)) if on else "pass"
+
+    return switch
+
+
+def _opened_once_and_closed_within_a_cooldown(run: Run, deployment: str) -> None:
+    states = run.transitions(deployment)
+    health = {k: v for k, v in run.deployments[deployment].items() if k != "breaker"}
+    answered = Counter(c.deployment for c in run.calls if run.fault_at <= c.started)
+    context = (states, health, answered)  # shown when an assertion fails
+    assert states[0][1] == "closed", context
+    trips = [t for (_, before), (t, s) in pairwise(states) if before == "closed" and s == "open"]
+    assert len(trips) == 1 and run.fault_at <= trips[0] <= run.recovered_at, context
+    closed_at, state = states[-1]
+    assert state == "closed", context
+    assert run.recovered_at <= closed_at <= run.recovered_at + COOLDOWN_S + SETTLE_S, context
+
+
+@pytest.mark.parametrize(
+    ("mode", "fault_s"),
+    [("refuse", 3), ("500", 3), ("429", 3), ("hang", ATTEMPT_S + 2), ("cut", 3), ("slow", 6)],
+)
+def test_no_request_fails_while_one_deployment_stays_healthy(
+    sdk: openai.OpenAI, routed: ServerThread, upstreams: Upstreams, mode: str, fault_s: float
+) -> None:
+    ejections = route_health(routed.base_url, "flapping")["a"]["outlier"]["ejections"]
+    run = _run(sdk, routed.base_url, _fault(upstreams, mode), fault_s)
+    assert run.failed() == []
+    assert len(run.calls) > 20 and {c.deployment for c in run.calls} == {"a", "b"}
+    assert run.transitions("b") == [run.transitions("b")[0]]  # B never changed state
+    if mode != "slow":
+        _opened_once_and_closed_within_a_cooldown(run, "a")
+        return
+    # Slow is not failing: A's circuit stays closed, but it is ejected after two slow
+    # answers and, while ejected, every request goes to B.
+    a = run.deployments["a"]
+    assert run.transitions("a") == [run.transitions("a")[0]]
+    assert a["outlier"]["ejections"] > ejections
+    ejected_at = a["outlier"]["last_ejected_at"]
+    assert run.fault_at < ejected_at < run.recovered_at
+    during = [c for c in run.calls if ejected_at + 0.1 < c.started < run.recovered_at]
+    assert during and {c.deployment for c in during} == {"b"}
+
+
+def test_both_down_is_503_with_retry_after_and_recovers_within_a_cooldown(
+    sdk: openai.OpenAI, routed: ServerThread, upstreams: Upstreams
+) -> None:
+    run = _run(sdk, routed.base_url, _fault(upstreams, "both-down"), 5)
+    failed = run.failed()
+    assert failed, "some requests met both deployments down"
+    for call in failed:
+        assert (call.status, call.code) == (503, "no_deployment_available"), call
+        assert call.retry_after is not None and int(call.retry_after) >= 1, call
+        assert run.fault_at <= call.ended <= run.recovered_at + COOLDOWN_S + SETTLE_S, call
+    back = run.recovered_at + COOLDOWN_S + SETTLE_S
+    assert any(run.recovered_at < c.ended <= back and c.deployment for c in run.calls)
+    assert all(c.deployment for c in run.calls if c.started > back)
+    for deployment in ("a", "b"):
+        _opened_once_and_closed_within_a_cooldown(run, deployment)
+
+
+def test_a_cut_answer_and_an_unreachable_upstream_say_which(
+    upstreams: Upstreams, settings: Settings
+) -> None:
+    def provider(base_url: str) -> Provider:
+        spec = UpstreamSpec(backend="openai-compatible", model="m", base_url=base_url)
+        return build_openai_compatible(spec, settings)
+
+    request = ChatRequest(model="m", messages=(Message("user", "Say hello."),))
+
+    async def codes(base_url: str) -> tuple[str | None, str | None]:
+        upstream = provider(base_url)
+        try:
+            with pytest.raises(UpstreamError) as whole:
+                await upstream.chat(request)
+            with pytest.raises(UpstreamError) as streamed:
+                async for _ in upstream.stream_chat(request):
+                    pass
+        finally:
+            await upstream.aclose()
+        return whole.value.code, streamed.value.code
+
+    upstreams.proxies["a"].fault = "cut"  # a 200 answer dropped mid-body
+    try:
+        cut = asyncio.run(codes(upstreams.url("a")))
+    finally:
+        upstreams.proxies["a"].fault = "pass"
+    refused = asyncio.run(codes(f"http://127.0.0.1:{free_port()}/v1"))
+    assert cut == ("upstream_stream_cut", "upstream_stream_cut")
+    assert refused == ("upstream_unreachable", "upstream_unreachable")

@@ -93,3 +93,10 @@ def test_transport_failures_are_retryable_with_no_status() -> None:
     refused = failures.from_transport(httpx.ConnectError("refused"), "http://x")
     assert (timeout.status, timeout.retryable, timeout.code) == (None, True, "upstream_timeout")
     assert (refused.status, refused.retryable, refused.code) == (None, True, "upstream_unreachable")
+
+
+def test_a_connection_cut_mid_answer_is_not_unreachable() -> None:
+    refused = failures.from_transport(httpx.ConnectError("refused"), "https://api")
+    cut = failures.from_transport(httpx.RemoteProtocolError("incomplete body"), "https://api", 200)
+    assert (refused.code, refused.status) == ("upstream_unreachable", None)
+    assert (cut.code, cut.status, cut.retryable) == ("upstream_stream_cut", 200, True)

@@ -21,7 +21,15 @@ from offramp.errors import (
     ShuttingDown,
     UpstreamError,
 )
-from offramp.types import ChoiceDelta, Message, StreamEnd, ToolCall, Usage
+from offramp.types import (
+    Choice,
+    ChoiceDelta,
+    CompletionResult,
+    Message,
+    StreamEnd,
+    ToolCall,
+    Usage,
+)
 
 TOOL = {"name": "w", "input_schema": {"type": "object"}}
 
@@ -139,3 +147,14 @@ def test_error_envelope(error: OfframpError, status: int, kind: str) -> None:
     assert body["error"]["type"] == kind
     if error.param:
         assert body["error"]["message"].startswith(f"{error.param}: ")
+
+
+def test_a_call_cut_by_max_tokens_is_a_tool_use_with_the_stop_reason() -> None:
+    cut = ToolCall("call_1", "w", '{"c": "Pa')
+    result = CompletionResult("m", (Choice(0, None, "length", (cut,)),), Usage(3, 5))
+    message = translate.message_object("msg_1", "claude-x", result)
+    assert message["stop_reason"] == "max_tokens"
+    assert message["content"] == [{"type": "tool_use", "id": "toolu_1", "name": "w", "input": {}}]
+    whole = CompletionResult("m", (Choice(0, None, "tool_calls", (cut,)),), Usage(3, 5))
+    with pytest.raises(OfframpError):
+        translate.message_object("msg_1", "claude-x", whole)  # a finished call must be JSON

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import aiohttp
 import numpy as np
 import orjson
 import pytest
@@ -259,3 +260,13 @@ def test_context_length_errors_in_each_servers_words(message: str) -> None:
     body = orjson.dumps({"error": {"message": message}})
     error = failures.from_response(400, body, {}, "up")
     assert isinstance(error, ContextLengthExceeded) and error.fallback
+
+
+def test_transport_errors_say_whether_the_upstream_had_begun_answering() -> None:
+    refused = failures.from_transport(aiohttp.ClientConnectionError("refused"), "up")
+    cut = failures.from_transport(aiohttp.ClientPayloadError("not enough data"), "up", 200)
+    slow = failures.from_transport(TimeoutError(), "up", 200)
+    assert (refused.code, refused.status) == ("upstream_unreachable", None)
+    assert (cut.code, cut.status, cut.retryable) == ("upstream_stream_cut", 200, True)
+    assert "cut mid-answer" in cut.message and "could not be reached" not in cut.message
+    assert (slow.code, slow.status) == ("upstream_timeout", 200)

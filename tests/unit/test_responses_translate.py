@@ -149,3 +149,18 @@ def test_a_failed_stream_ends_with_response_failed_and_error() -> None:
     assert [f["type"] for f in failed] == ["response.failed", "error"]
     assert failed[0]["response"]["status"] == "failed"
     assert failed[1]["code"] == "invalid_value" and failed[1]["param"] == "x"
+
+
+def test_a_call_cut_by_max_output_tokens_is_incomplete() -> None:
+    cut = ToolCall("call_1", "f", '{"x": ')
+    result = CompletionResult("m", (Choice(0, None, "length", (cut,)),), Usage(3, 5))
+    [item] = translate.output_items(_shape(), result)
+    assert item["type"] == "function_call" and item["status"] == "incomplete"
+    assert item["arguments"] == '{"x": ' and translate.finished_status(result) == "incomplete"
+    events = ResponseEvents(_shape())
+    frames = _frames(
+        events.render(ChoiceDelta(0, tool_calls=(cut,), finish_reason="length"))
+        + events.render(StreamEnd(Usage(3, 5)))
+    )
+    assert frames[-1]["type"] == "response.incomplete"
+    assert frames[-1]["response"]["output"] == [item]

@@ -49,16 +49,20 @@ def test_vendored_folders_are_skipped_and_broken_files_reported() -> None:
 
 
 def test_sites_carry_models_streaming_and_the_change() -> None:
-    sites = {(s.file, s.line): s for s in scan(PROJECT).sites if s.kind != "api-key-env"}
-    streamed = sites[("tutor/client.py", 18)]
+    sites = {(s.file, s.line, s.kind): s for s in scan(PROJECT).sites}
+    streamed = sites[("tutor/client.py", 18, "chat")]
     assert streamed.models == ("gpt-4o",) and streamed.streams
-    assert not sites[("tutor/client.py", 10)].streams
-    assert sites[("web/src/ai.ts", 11)].streams
-    assert sites[("tutor/azure.py", 5)].sdk == "azure-openai"
-    assert sites[("tutor/claude.py", 4)].sdk == "anthropic"
-    assert "base_url" in sites[("tutor/client.py", 5)].change
-    assert "baseURL" in sites[("web/src/ai.ts", 3)].change
-    assert sites[("tutor/chains.py", 4)].streams  # ChatOpenAI(streaming=True)
+    assert not sites[("tutor/client.py", 10, "chat")].streams
+    assert sites[("web/src/ai.ts", 11, "chat")].streams
+    assert sites[("tutor/azure.py", 5, "client")].sdk == "azure-openai"
+    assert sites[("tutor/azure.py", 5, "client")].needs_change
+    assert sites[("tutor/claude.py", 4, "messages")].sdk == "anthropic"
+    plain = sites[("tutor/client.py", 5, "client")]
+    assert not plain.needs_change and "set OPENAI_BASE_URL" in plain.change
+    hard_coded = sites[("tutor/client.py", 6, "endpoint")]
+    assert hard_coded.needs_change and hard_coded.detail == "https://example.invalid/v1"
+    assert "OPENAI_BASE_URL" in sites[("web/src/ai.ts", 3, "client")].change
+    assert sites[("tutor/chains.py", 4, "wrapper")].streams  # ChatOpenAI(streaming=True)
 
 
 def test_json_and_sarif_describe_the_same_sites() -> None:

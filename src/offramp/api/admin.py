@@ -1,8 +1,11 @@
-"""``GET /admin/routes``: every route, and each deployment's circuit state, recent latency
-and error rate (read from the router; nothing is computed here beyond formatting)."""
+"""``GET /admin/routes``: every route, and each deployment's circuit state and its recent
+transitions, ejection, recent latency and error rate (read from the router; nothing is
+computed here beyond formatting)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -39,12 +42,14 @@ def _route(route: Route) -> dict[str, Any]:
         "implicit": route.implicit,
         "deadline_s": spec.deadline_s,
         "max_attempts": spec.attempts,
-        "deployments": [_deployment(d) for d in route.deployments],
+        "deployments": [_deployment(route, d) for d in route.deployments],
     }
 
 
-def _deployment(d: Deployment) -> dict[str, Any]:
+def _deployment(route: Route, d: Deployment) -> dict[str, Any]:
     stats = d.stats
+    unix = _to_unix(d.breaker.clock)
+    last_ejected = route.outliers.last_ejected(d)
     return {
         "id": d.id,
         "provider": d.spec.provider or "local",
@@ -54,6 +59,14 @@ def _deployment(d: Deployment) -> dict[str, Any]:
             "consecutive_failures": d.breaker.consecutive_failures,
             "trips": d.breaker.trips,
             "retry_in_s": round(d.breaker.retry_in(), 3),
+            "probes_in_flight": d.breaker.probes_in_flight,
+            "timeline": [{"at": unix(t.at), "state": t.state} for t in d.breaker.timeline],
+        },
+        "outlier": {
+            "ejected": route.outliers.ejected(d),
+            "ejected_for_s": round(route.outliers.ejected_for(d), 3),
+            "ejections": route.outliers.ejections(d),
+            "last_ejected_at": None if last_ejected is None else unix(last_ejected),
         },
         "latency_ms": {
             "ewma": _rounded(stats.ewma_ms),
@@ -68,6 +81,12 @@ def _deployment(d: Deployment) -> dict[str, Any]:
             "cached_input": d.price.cached_input,
         },
     }
+
+
+def _to_unix(clock: Callable[[], float]) -> Callable[[float], float]:
+    """Turns a time on ``clock`` (monotonic) into Unix seconds."""
+    offset = time.time() - clock()
+    return lambda at: round(at + offset, 3)
 
 
 def _rounded(value: float | None) -> float | None:

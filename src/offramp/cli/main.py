@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from offramp.cli import keys, models, parity, run, scan, usage
+from offramp.cli import keys, migrate, models, parity, run, scan, usage
 from offramp.errors import ClientError, OfframpError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.command("serve")(run.serve)
 app.command("chat")(run.chat)
 app.command("embed")(run.embed)
 app.command("scan")(scan.scan)
+app.command("migrate")(migrate.migrate)
 app.command("parity")(parity.parity)
 app.command("usage")(usage.usage)
 

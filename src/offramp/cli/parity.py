@@ -15,7 +15,9 @@ from offramp.errors import InvalidRequest
 from offramp.migrate.parity import reports
 from offramp.migrate.parity.cases import load_cases, parse_route
 from offramp.migrate.parity.compare import Embedder, Thresholds, compare
+from offramp.migrate.parity.costs import side_cost
 from offramp.migrate.parity.runner import load_answers, run_route, save_answers
+from offramp.routing.pricing import load_price_table
 from offramp.settings import load_settings
 from offramp.types import EmbedRequest
 
@@ -66,10 +68,12 @@ def parity(
         save_answers(record_baseline, base_answers)
     thresholds = Thresholds(min_similarity, min_embedding_similarity, min_pass_rate)
     summary = compare(cases, base_answers, cand_answers, _local_embedder(), thresholds)
+    table = load_price_table()
+    costs = (side_cost(base_answers, table), side_cost(cand_answers, table))
     report_dir.mkdir(parents=True, exist_ok=True)
     base_label = base_route if base_route is not None else f"replay of {baseline_file}"
-    (report_dir / "parity.md").write_text(reports.markdown(summary, base_label, cand_route))
-    (report_dir / "parity.html").write_text(reports.html(summary, base_label, cand_route))
+    (report_dir / "parity.md").write_text(reports.markdown(summary, base_label, cand_route, costs))
+    (report_dir / "parity.html").write_text(reports.html(summary, base_label, cand_route, costs))
     typer.echo(
         f"{'PASS' if summary.passed else 'FAIL'}: {summary.pass_rate:.0%} of "
         f"{len(cases)} prompts pass; reports in {report_dir}/"

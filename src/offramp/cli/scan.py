@@ -22,7 +22,7 @@ def scan(
     ] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
 ) -> None:
-    """Find OpenAI, Azure OpenAI and Anthropic usage; exit 1 while any site remains."""
+    """Find OpenAI, Azure OpenAI and Anthropic usage; exit 1 while a site needs a code change."""
     if not path.exists():
         raise InvalidRequest(f"{path} does not exist", param="path")
     result = run_scan(path)
@@ -39,4 +39,4 @@ def scan(
         output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-    raise typer.Exit(1 if result.sites else 0)
+    raise typer.Exit(1 if result.blocking else 0)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from offramp.gateway import calls
+from offramp.gateway import calls, tool_repair
 from offramp.providers.base import Capabilities
 from offramp.routing.outcome import Outcome
 from offramp.routing.route import Route
@@ -64,7 +64,9 @@ class RoutedBackend:
 
     async def stream_chat(self, request: ChatRequest, adapt: Adapt) -> Streamed:
         used: list[Capabilities] = []
-        routed = await calls.stream_chat(self._router, self._route, request, _noting(adapt, used))
+        routed = await calls.stream_chat(
+            self._router, self._route, request, _noting(adapt, used), validate=False
+        )
         return Streamed(self._counted(routed.value, routed.outcome, request), used[-1].grammar)
 
     def spent_usd(self) -> float:
@@ -124,7 +126,12 @@ async def repaired_chat(
     """A whole chat completion. With ``response_format`` JSON (and no tools), every
     finished choice validates or the request fails with OutputValidationFailed naming the
     problems; invalid choices are repaired one by one, up to ``max_attempts`` generations.
-    Choices cut off by the client's ``max_tokens`` are returned as they are."""
+    Choices cut off by the client's ``max_tokens`` are returned as they are. Tool calls
+    are checked against their functions' schemas and repaired by ``tool_repair``."""
+    if request.tools and request.tool_choice.mode != "none":
+        checked = await tool_repair.chat(backend._router, backend._route, request, max_attempts)
+        backend.outcomes.extend(checked.outcomes)
+        return RepairedCompletion(checked.result, checked.attempts, checked.outcomes)
     if request.output.kind == "text" or request.tools:
         routed = await calls.chat(backend._router, backend._route, request)
         routed.outcome.usage = routed.value.usage

@@ -7,8 +7,6 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import jsonschema
-
 from offramp.errors import (
     QUOTE_LIMIT,
     OutputValidationFailed,
@@ -20,9 +18,11 @@ from offramp.routing.outcome import Routed
 from offramp.routing.route import Route
 from offramp.routing.router import Router
 from offramp.routing.strategies import Hint
+from offramp.schemas import validator_for
 from offramp.structured.repair import Adapt
 from offramp.types import (
     ChatRequest,
+    ChoiceDelta,
     CompletionRequest,
     CompletionResult,
     EmbedRequest,
@@ -60,17 +60,44 @@ async def chat(
 
 
 async def stream_chat(
-    router: Router, route: Route, request: ChatRequest, adapt: Adapt | None = None
+    router: Router,
+    route: Route,
+    request: ChatRequest,
+    adapt: Adapt | None = None,
+    validate: bool = True,
 ) -> Routed[AsyncIterator[StreamItem]]:
-    """Stream a chat answer from the first deployment of ``route`` that produces content."""
+    """Stream a chat answer from the first deployment of ``route`` that produces content.
+    A JSON output is validated when each choice ends (unless ``validate`` is False): one
+    that breaks the schema ends the stream with OutputValidationFailed instead of its
+    finish."""
     shape = adapt or _unchanged
-    return await router.stream(
+    routed = await router.stream(
         route,
         request.model,
         _chat_hint(request),
         lambda caps: check_chat(caps, shape(request, caps)),
         lambda provider: provider.stream_chat(shape(request, provider.capabilities)),
     )
+    if validate and request.output.kind != "text" and not request.tools:
+        return Routed(_validated(routed.value, request.output), routed.outcome)
+    return routed
+
+
+async def _validated(
+    items: AsyncIterator[StreamItem], output: OutputFormat
+) -> AsyncIterator[StreamItem]:
+    texts: dict[int, list[str]] = {}
+    try:
+        async for item in items:
+            if isinstance(item, ChoiceDelta):
+                texts.setdefault(item.index, []).append(item.text)
+                if item.finish_reason == "stop":
+                    validate_output("".join(texts[item.index]), output)
+            yield item
+    finally:
+        closer = getattr(items, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 async def count_tokens(router: Router, route: Route, request: ChatRequest) -> Routed[int]:
@@ -143,12 +170,12 @@ def validate_output(text: str, output: OutputFormat) -> None:
     if output.kind == "json_object" and not isinstance(value, dict):
         raise OutputValidationFailed("the model's output is JSON but not an object")
     if output.kind == "json_schema" and output.schema is not None:
-        try:
-            jsonschema.validate(value, output.schema)
-        except jsonschema.ValidationError as exc:
+        error = next(validator_for(output.schema).iter_errors(value), None)
+        if error is not None:
             raise OutputValidationFailed(
-                f"the model's output does not match the schema: {exc.message}"
-            ) from exc
+                f"the model's output does not match the schema at {error.json_path}: "
+                f"{error.message}"
+            )
 
 
 def check_chat(caps: Capabilities, request: ChatRequest) -> None:

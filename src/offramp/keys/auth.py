@@ -38,3 +38,12 @@ class KeyResolver:
             shown = secret[:8] + "..." if len(secret) > 8 else "***"
             raise AuthenticationFailed(f"Incorrect API key provided: {shown}")
         return key
+
+    def forget(self, key_id: str) -> None:
+        """Drop what is remembered of ``key_id`` (after revoking it here, so the
+        revocation takes effect on this replica at once)."""
+        self._seen = {
+            secret: entry
+            for secret, entry in self._seen.items()
+            if entry[1] is None or entry[1].id != key_id
+        }

@@ -12,6 +12,15 @@ from sqlalchemy import Engine, select
 from offramp.ledger.schema import usage
 
 
+def nearest_rank(values: list[float], q: float) -> float | None:
+    """The ``q``-quantile (0..1) of ``values`` by nearest rank; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered) - 1e-9) - 1))
+    return ordered[rank]
+
+
 @dataclass
 class ModelUsage:
     """One model's requests in the period; latencies of served (2xx) requests only."""
@@ -37,11 +46,7 @@ class ModelUsage:
 
     def percentile(self, q: float) -> float | None:
         """The ``q``-quantile (0..1) of latency, nearest rank; None without data."""
-        if not self.latencies_ms:
-            return None
-        ordered = sorted(self.latencies_ms)
-        rank = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered) - 1e-9) - 1))
-        return ordered[rank]
+        return nearest_rank(self.latencies_ms, q)
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "latencies_ms"}

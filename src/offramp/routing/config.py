@@ -7,6 +7,7 @@ routes:
     deadline_s: 60                    # one deadline for every attempt of a request
     retry: {max_attempts: 4, base_delay_s: 0.25, max_delay_s: 8, jitter: 0.5}
     breaker: {failure_threshold: 5, cooldown_s: 30}
+    outlier_detection: {latency_factor: 3, min_latency_s: 1, base_ejection_s: 30}
     deployments:
       - model: smollm2-135m-instruct  # no provider: an entry of `models:`
       - provider: openai              # an upstream backend of the provider registry
@@ -71,6 +72,35 @@ class BreakerSpec(_Spec):
     )
 
 
+class OutlierSpec(_Spec):
+    """Ejection of a deployment that answers far slower than the route's others."""
+
+    enabled: bool = Field(default=True, description="Whether slow deployments are ejected.")
+    latency_factor: float = Field(
+        default=3.0,
+        gt=1,
+        description="Ejected when its median latency exceeds this many times the median "
+        "of the other deployments' medians.",
+    )
+    min_latency_s: float = Field(
+        default=1.0, ge=0, description="A deployment answering faster than this is never ejected."
+    )
+    window: int = Field(default=20, ge=1, description="Recent answers each median is taken over.")
+    min_samples: int = Field(
+        default=5, ge=1, description="Answers a deployment needs before its median counts."
+    )
+    base_ejection_s: float = Field(
+        default=30.0, gt=0, description="First ejection; the n-th in a row lasts n times this."
+    )
+    max_ejection_s: float = Field(default=300.0, gt=0, description="Cap on one ejection.")
+
+    @model_validator(mode="after")
+    def _samples_fit(self) -> OutlierSpec:
+        if self.min_samples > self.window:
+            raise ValueError("outlier_detection: min_samples must not exceed window")
+        return self
+
+
 class DeploymentSpec(_Spec):
     """One way to serve a route: a configured model, or a model behind an upstream API."""
 
@@ -126,6 +156,7 @@ class RouteSpec(_Spec):
     )
     retry: RetrySpec = RetrySpec()
     breaker: BreakerSpec = BreakerSpec()
+    outlier_detection: OutlierSpec = OutlierSpec()
     openai_equivalent: str | None = Field(
         default=None,
         description="OpenAI model whose list price the x-offramp-openai-equivalent-usd "

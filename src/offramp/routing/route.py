@@ -11,13 +11,16 @@ from offramp.errors import InvalidRequest
 from offramp.providers.base import Provider
 from offramp.providers.upstream import UpstreamSpec
 from offramp.routing.breaker import CircuitBreaker
+from offramp.routing.changes import Changes
 from offramp.routing.config import (
     BreakerSpec,
     DeploymentSpec,
+    OutlierSpec,
     RetrySpec,
     RouteSpec,
 )
 from offramp.routing.deployment import Deployment, Target
+from offramp.routing.outliers import Outliers
 from offramp.routing.pricing import FREE, Price, PriceTable
 from offramp.routing.retry import Backoff
 from offramp.routing.strategies import STRATEGIES, Hint, Order
@@ -43,6 +46,8 @@ class Route:
     order: Order
     backoff: Backoff
     equivalents: Mapping[str, Price]  # OpenAI list price to compare with, per public name
+    changes: Changes  # wakes requests waiting on its circuits
+    outliers: Outliers  # which of its deployments are ejected as too slow
     implicit: bool = False  # built for a plain entry of `models:`
 
     @property
@@ -71,6 +76,7 @@ def implicit_spec(name: str, aliases: tuple[str, ...], kind: Kind) -> RouteSpec:
         deadline_s=None,
         retry=RetrySpec(max_attempts=1),
         breaker=BreakerSpec(enabled=False),
+        outlier_detection=OutlierSpec(enabled=False),
     )
 
 
@@ -88,7 +94,8 @@ class RouteBuilder:
     def build(self, spec: RouteSpec, *, implicit: bool = False) -> tuple[Route, list[Provider]]:
         """The route, and the upstream providers it created (the caller closes them)."""
         owned: list[Provider] = []
-        deployments = tuple(self._deployment(spec, d, owned) for d in spec.deployments)
+        changes = Changes()
+        deployments = tuple(self._deployment(spec, d, changes, owned) for d in spec.deployments)
         equivalents = {
             name: self.prices.openai_equivalent(spec.kind, name, spec.openai_equivalent)
             for name in (spec.name, *spec.aliases)
@@ -99,14 +106,16 @@ class RouteBuilder:
             STRATEGIES[spec.strategy],
             Backoff(spec.retry, self.rng),
             equivalents,
+            changes,
+            Outliers(spec.outlier_detection, deployments, self.clock),
             implicit,
         )
         return route, owned
 
     def _deployment(
-        self, route: RouteSpec, spec: DeploymentSpec, owned: list[Provider]
+        self, route: RouteSpec, spec: DeploymentSpec, changes: Changes, owned: list[Provider]
     ) -> Deployment:
-        breaker = CircuitBreaker(route.breaker, self.clock)
+        breaker = CircuitBreaker(route.breaker, self.clock, changes)
         if spec.provider is None:
             local = self.local(spec.model)
             if local.kind != route.kind:

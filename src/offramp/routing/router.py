@@ -3,7 +3,9 @@
 Every request, local or upstream, goes through here; a plain local model is a route of
 one deployment with no retries, so its behaviour is the model's own. The loop is the
 same for whole answers and streams (a stream's attempt ends at its first content), and
-there is exactly one retry loop per request: providers never retry on their own.
+there is exactly one retry loop per request: providers never retry on their own. When
+``walk`` finds no deployment free, the loop waits on the route's ``Changes`` (a circuit's
+transition) or the time the walk names, whichever comes first, and walks again.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from typing import Generic, TypeVar
 
 from offramp.errors import InvalidRequest, ModelNotFound, OfframpError, UpstreamError
 from offramp.providers.base import Capabilities, Provider
+from offramp.routing.breaker import Ticket
 from offramp.routing.deployment import Deployment
 from offramp.routing.outcome import Routed
 from offramp.routing.retry import Deadline
 from offramp.routing.route import Route
 from offramp.routing.strategies import Hint
 from offramp.routing.streams import Held, hold, tail
-from offramp.routing.walk import Walk
+from offramp.routing.walk import Pause, Walk
 from offramp.types import Kind, StreamItem
 
 T = TypeVar("T")
@@ -30,7 +33,8 @@ Check = Callable[[Capabilities], None]  # raises the ClientError a deployment wo
 
 
 class Router:
-    """Routes by public name. ``clock`` is injectable for tests of backoff and breakers."""
+    """Routes by public name. ``clock`` (the one the routes' breakers use) is injectable
+    for tests of backoff, breakers and ejection; it times attempts and waits too."""
 
     def __init__(
         self,
@@ -77,8 +81,8 @@ class Router:
         run: Callable[[Provider], Awaitable[T]],
     ) -> Routed[T]:
         """``run`` on the route's deployments until one answers (see ``walk``)."""
-        value, deployment, walk = await self._attempts(route, asked, hint, check, run)
-        return Routed(value, walk.outcome(deployment))
+        answer = await self._attempts(route, asked, hint, check, run)
+        return Routed(answer.value, answer.walk.outcome(answer.deployment))
 
     async def stream(
         self,
@@ -93,9 +97,9 @@ class Router:
         def opened(provider: Provider) -> Awaitable[Held]:
             return hold(start(provider))
 
-        held, deployment, walk = await self._attempts(route, asked, hint, check, opened)
-        outcome = walk.outcome(deployment)
-        return Routed(tail(held, deployment, outcome), outcome)
+        answer = await self._attempts(route, asked, hint, check, opened)
+        outcome = answer.walk.outcome(answer.deployment)
+        return Routed(tail(answer.value, answer.deployment, answer.ticket, outcome), outcome)
 
     async def aclose(self) -> None:
         """Close the upstream providers the routes created."""
@@ -110,46 +114,48 @@ class Router:
         hint: Hint,
         check: Check,
         run: Callable[[Provider], Awaitable[T]],
-    ) -> tuple[T, Deployment, Walk]:
+    ) -> _Answer[T]:
         walk = Walk(
             route, route.ordered(hint), Deadline.after(route.spec.deadline_s, self._clock), asked
         )
         while (step := walk.next()) is not None:
-            deployment, wait = step
-            if wait > 0:
-                await asyncio.sleep(wait)
-                walk.waited_s += wait
-            provider = await deployment.provider()
+            if isinstance(step, Pause):
+                started = self._clock()
+                await route.changes.wait(step.seconds)
+                walk.waited_s += self._clock() - started
+                continue
+            provider = await step.provider()
             try:
                 check(provider.capabilities)
             except OfframpError as exc:
-                walk.refuse(deployment, exc)
+                walk.refuse(step, exc)
                 continue
-            if not deployment.breaker.allow():
-                walk.skip(deployment, "circuit half-open, its probe is in flight")
-                continue
+            ticket = step.breaker.admit()
+            if ticket is None:
+                continue  # its probe was taken while the provider loaded: walk again
             walk.attempts += 1
-            answer = await self._attempt(walk, deployment, provider, run)
+            answer = await self._attempt(walk, step, ticket, provider, run)
             if answer is not None:
-                return answer.value, deployment, walk
+                return answer
         raise walk.exhausted()
 
     async def _attempt(
         self,
         walk: Walk,
         deployment: Deployment,
+        ticket: Ticket,
         provider: Provider,
         run: Callable[[Provider], Awaitable[T]],
     ) -> _Answer[T] | None:
         """One attempt; None after recording a failure that allows fallback."""
         limit = walk.deadline.limit(deployment.spec.timeout_s)
-        started = time.perf_counter()
+        started = self._clock()
         try:
             async with asyncio.timeout(limit):
                 value = await run(provider)
         except TimeoutError as exc:
             error: OfframpError = UpstreamError(
-                f"{deployment.id} timed out after {time.perf_counter() - started:.2f}s",
+                f"{deployment.id} timed out after {self._clock() - started:.2f}s",
                 status=None,
                 retryable=True,
                 code="upstream_timeout",
@@ -158,16 +164,17 @@ class Router:
         except OfframpError as exc:
             error = exc
         except BaseException as exc:
-            deployment.ended(exc, time.perf_counter() - started)
+            deployment.ended(ticket, exc, self._clock() - started)
             raise
         else:
-            elapsed = time.perf_counter() - started
+            elapsed = self._clock() - started
             walk.upstream_s += elapsed
-            deployment.succeeded(elapsed)
-            return _Answer(value)
-        elapsed = time.perf_counter() - started
+            deployment.succeeded(ticket, elapsed)
+            walk.route.outliers.answered(deployment, elapsed)
+            return _Answer(value, deployment, ticket, walk)
+        elapsed = self._clock() - started
         walk.upstream_s += elapsed
-        deployment.ended(error, elapsed)
+        deployment.ended(ticket, error, elapsed)
         walk.failed(deployment, error)
         return None
 
@@ -175,3 +182,6 @@ class Router:
 @dataclass(frozen=True)
 class _Answer(Generic[T]):
     value: T
+    deployment: Deployment
+    ticket: Ticket
+    walk: Walk

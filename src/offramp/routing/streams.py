@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from offramp.errors import OfframpError
+from offramp.routing.breaker import Ticket
 from offramp.routing.deployment import Deployment
 from offramp.routing.outcome import Outcome
 from offramp.types import StreamEnd, StreamItem
@@ -48,8 +49,11 @@ async def hold(items: AsyncIterator[StreamItem]) -> Held:
     return Held(held, items)
 
 
-async def tail(held: Held, deployment: Deployment, outcome: Outcome) -> AsyncIterator[StreamItem]:
-    """Replay the held items, then the rest; record the usage, or a late failure."""
+async def tail(
+    held: Held, deployment: Deployment, ticket: Ticket, outcome: Outcome
+) -> AsyncIterator[StreamItem]:
+    """Replay the held items, then the rest; record the usage, or a late failure (against
+    the breaker state the attempt started in)."""
     try:
         for item in held.items:
             _note(item, outcome)
@@ -58,7 +62,7 @@ async def tail(held: Held, deployment: Deployment, outcome: Outcome) -> AsyncIte
             _note(item, outcome)
             yield item
     except OfframpError as exc:
-        deployment.failed_midway(exc)
+        deployment.failed_midway(ticket, exc)
         exc.message = f"deployment {deployment.id} failed after the stream started: {exc.message}"
         raise
     finally:

@@ -1,12 +1,19 @@
 """One request's walk over a route's deployments: which to try next and when, and what
 to tell the client when none answered.
 
-The walk tries deployments in the strategy's order. A deployment that fails with a
-retryable error may be tried again after its backoff (never earlier than its
-Retry-After); while it waits, the next deployment is tried at once. A failure that is
-not retryable but allows fallback (a context-length error, a rejected key) retires the
-deployment for this request. Everything stops at the route's attempt budget or the
-request's one deadline, whichever comes first; an open circuit is skipped at no cost.
+The walk takes, in the strategy's order, the first deployment that can take the request
+now: its circuit admits an attempt and its backoff is over. A deployment ejected as too
+slow (``outliers``) is taken only when no other one can be. A deployment that fails with
+a retryable error may be tried again after its backoff (never earlier than its
+Retry-After); while it waits, the next deployment is tried at once. A failure that is not
+retryable but allows fallback (a context-length error, a rejected key) retires the
+deployment for this request.
+
+When no deployment can be tried now, the request keeps its deadline and waits: for the
+soonest backoff to end or circuit to half-open, or for a probe in flight to report (a
+circuit's transition wakes it early), then walks the route again. It gives up, with 503
+``no_deployment_available`` and a Retry-After, only when the route's attempt budget is
+spent, every deployment is retired, or the soonest chance comes after its deadline.
 """
 
 from __future__ import annotations
@@ -19,12 +26,23 @@ from offramp.routing.outcome import Outcome
 from offramp.routing.retry import Deadline
 from offramp.routing.route import Route
 
+# Retry-After for a request that gave up while a probe was in flight: its result is near.
+_PROBE_RETRY_AFTER_S = 1.0
+
 
 @dataclass
 class _Tries:
     retries: int = 0
     not_before: float = 0.0
     done: bool = False
+
+
+@dataclass(frozen=True)
+class Pause:
+    """No deployment can be tried now: wait up to ``seconds`` (None: until a circuit of
+    the route changes) and walk again."""
+
+    seconds: float | None
 
 
 class Walk:
@@ -44,37 +62,47 @@ class Walk:
         self._refusal: OfframpError | None = None
         self._out_of_time = False
 
-    def next(self) -> tuple[Deployment, float] | None:
-        """The deployment to try next and the seconds to wait first; None when done."""
+    def next(self) -> Deployment | Pause | None:
+        """The deployment to try now, a pause before walking again, or None when done."""
         if self.attempts >= self.route.spec.attempts:
             return None
         if self.deadline.expired():
             self._out_of_time = True
             return None
         now = self.deadline.clock()
-        later: tuple[Deployment, float] | None = None
+        spare: Deployment | None = None
+        soonest: float | None = None
+        probing = False
         for deployment in self._order:
             tries = self._tries[deployment.id]
             if tries.done:
                 continue
-            if deployment.breaker.state == "open":
-                self.skip(deployment, f"circuit open ({deployment.breaker.retry_in():.1f}s left)")
+            ready = deployment.breaker.ready_at()
+            if ready is None:
+                probing = True
                 continue
-            if tries.not_before <= now:
-                return deployment, 0.0
-            if later is None or tries.not_before < later[1]:
-                later = (deployment, tries.not_before)
-        if later is None:
-            return None
-        if not self.deadline.allows(later[1]):
+            at = max(ready, tries.not_before)
+            if at > now:
+                soonest = at if soonest is None else min(soonest, at)
+            elif not self.route.outliers.ejected(deployment):
+                return deployment
+            elif spare is None:
+                spare = deployment
+        if spare is not None:
+            return spare
+        return self._pause(now, soonest, probing)
+
+    def _pause(self, now: float, soonest: float | None, probing: bool) -> Pause | None:
+        if soonest is None and not probing:
+            return None  # every deployment is retired for this request
+        if not probing and soonest is not None and not self.deadline.allows(soonest):
             self._out_of_time = True
             return None
-        return later[0], later[1] - now
-
-    def skip(self, deployment: Deployment, why: str) -> None:
-        """Leave ``deployment`` out of this request (circuit open, no probe free)."""
-        self._tries[deployment.id].done = True
-        self._log.append(f"{deployment.id}: {why}")
+        wait = None if soonest is None else soonest - now
+        left = self.deadline.remaining()
+        if left is not None:
+            wait = left if wait is None else min(wait, left)
+        return Pause(wait)
 
     def refuse(self, deployment: Deployment, error: OfframpError) -> None:
         """``deployment`` cannot take this request (a capability it lacks)."""
@@ -113,7 +141,10 @@ class Walk:
             return last
         if self.attempts == 0 and self._refusal is not None:
             return self._refusal
-        why = "; ".join(self._log) or "no deployment could take the request"
+        notes = self._log + [
+            f"{d.id}: {why}" for d in self._order if (why := self._blocked(d)) is not None
+        ]
+        why = "; ".join(notes) or "no deployment could take the request"
         if self._out_of_time:
             why += f"; the request's deadline ({self.route.spec.deadline_s}s) left no time to retry"
         return NoDeploymentAvailable(
@@ -122,8 +153,27 @@ class Walk:
             retry_after=self._retry_after(),
         )
 
+    def _blocked(self, deployment: Deployment) -> str | None:
+        """Why a deployment not retired for this request cannot be tried now, if it cannot."""
+        if self._tries[deployment.id].done:
+            return None
+        breaker = deployment.breaker
+        if breaker.ready_at() is None:
+            return "circuit half-open, its probe in flight"
+        if breaker.retry_in() > 0:
+            return f"circuit open ({breaker.retry_in():.1f}s left)"
+        return None
+
     def _retry_after(self) -> float | None:
         now = self.deadline.clock()
-        waits = [d.breaker.retry_in() for d in self._order if d.breaker.state == "open"]
-        waits += [t.not_before - now for t in self._tries.values() if t.not_before > now]
+        waits: list[float] = []
+        for deployment in self._order:
+            tries = self._tries[deployment.id]
+            ready = deployment.breaker.ready_at()
+            if ready is None:
+                waits.append(_PROBE_RETRY_AFTER_S)
+                continue
+            at = ready if tries.done else max(ready, tries.not_before)
+            if at > now:
+                waits.append(at - now)
         return min(waits) if waits else None

@@ -26,11 +26,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-import jsonschema
 from jsonschema.exceptions import best_match
 
 from offramp.errors import OutputValidationFailed
 from offramp.providers.base import Capabilities
+from offramp.schemas import validator_for
 from offramp.types import (
     ChatRequest,
     Choice,
@@ -355,8 +355,7 @@ def schema_problems(value: Any, schema: dict[str, Any]) -> tuple[str, ...]:
     For ``anyOf``/``oneOf`` the most relevant branch's error is given (not "is not valid
     under any of the given schemas"), and long messages are cut: they go back to a model.
     """
-    validator = jsonschema.Draft202012Validator(schema)
-    found = [best_match([e]) or e for e in validator.iter_errors(value)]
+    found = [best_match([e]) or e for e in validator_for(schema).iter_errors(value)]
     found.sort(key=lambda e: list(map(str, e.absolute_path)))
     return tuple(_short(f"at {e.json_path}: {e.message}") for e in found[:MAX_PROBLEMS])
 

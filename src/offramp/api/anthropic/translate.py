@@ -210,11 +210,15 @@ def tool_use_id(call: ToolCall) -> str:
     return call.id if call.id.startswith("toolu_") else "toolu_" + call.id.removeprefix("call_")
 
 
-def tool_input(call: ToolCall) -> Json:
-    """A call's arguments as the ``input`` object of its ``tool_use`` block."""
+def tool_input(call: ToolCall, cut: bool = False) -> Json:
+    """A call's arguments as the ``input`` object of its ``tool_use`` block; a call that
+    ``max_tokens`` cut off has partial arguments, shown as ``{}`` (its stream carried the
+    partial JSON)."""
     try:
         value = json.loads(call.arguments or "{}")
     except ValueError as exc:
+        if cut:
+            return {}
         raise OutputValidationFailed("the model's tool call arguments are not JSON") from exc
     if not isinstance(value, dict):
         raise OutputValidationFailed("the model's tool call arguments are not a JSON object")
@@ -227,13 +231,14 @@ def message_object(message_id: str, model: str, result: CompletionResult) -> Jso
     content: list[Json] = []
     if choice.text:
         content.append({"type": "text", "text": choice.text})
+    cut = choice.finish_reason == "length"
     for call in choice.tool_calls:
         content.append(
             {
                 "type": "tool_use",
                 "id": tool_use_id(call),
                 "name": call.name,
-                "input": tool_input(call),
+                "input": tool_input(call, cut),
             }
         )
     return {

@@ -29,11 +29,12 @@ async def create_chat_completion(
     started = time.perf_counter()
     gateway = gateway_of(request)
     chat = translate.chat_request(body)
+    legacy = translate.uses_functions(body)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        frames = _ChunkRenderer(completion_id, created, body.model, include_usage)
+        frames = _ChunkRenderer(completion_id, created, body.model, include_usage, legacy)
         stream = await until_disconnect(request, gateway.stream_chat(caller, chat))
         outcome = stream.outcome
         headers = routing_headers([outcome], started)
@@ -44,15 +45,23 @@ async def create_chat_completion(
     headers = routing_headers(done.outcomes, started, done.usages)
     if chat.output.kind != "text":
         headers["x-offramp-output-attempts"] = str(done.attempts)
-    return JSONResponse(completion_body(completion_id, created, done.result), headers=headers)
+    body_out = completion_body(completion_id, created, done.result, legacy=legacy)
+    return JSONResponse(body_out, headers=headers)
 
 
-def completion_body(completion_id: str, created: int, result: CompletionResult) -> dict[str, Any]:
-    """The ``chat.completion`` object for ``result``."""
+def completion_body(
+    completion_id: str, created: int, result: CompletionResult, *, legacy: bool = False
+) -> dict[str, Any]:
+    """The ``chat.completion`` object for ``result``; with ``legacy`` (the request used
+    ``functions``) a call is a ``function_call``, as OpenAI answers such requests."""
     choices = []
     for c in result.choices:
         message: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": None}
-        if c.tool_calls:
+        finish: str = c.finish_reason
+        if c.tool_calls and legacy:
+            message["function_call"] = _function_call(c.tool_calls[0])
+            finish = "function_call" if finish == "tool_calls" else finish
+        elif c.tool_calls:
             message["tool_calls"] = [_tool_call(t) for t in c.tool_calls]
         choices.append(
             {
@@ -61,7 +70,7 @@ def completion_body(completion_id: str, created: int, result: CompletionResult) 
                 "logprobs": {"content": [_logprob(lp) for lp in c.logprobs], "refusal": None}
                 if c.logprobs is not None
                 else None,
-                "finish_reason": c.finish_reason,
+                "finish_reason": finish,
             }
         )
     return {
@@ -86,6 +95,10 @@ def _tool_call(call: ToolCall, index: int | None = None) -> dict[str, Any]:
     return out
 
 
+def _function_call(call: ToolCall) -> dict[str, str]:
+    return {"name": call.name, "arguments": call.arguments}
+
+
 def _logprob(lp: TokenLogprob) -> dict[str, Any]:
     return {
         "token": lp.token,
@@ -100,7 +113,9 @@ def _logprob(lp: TokenLogprob) -> dict[str, Any]:
 class _ChunkRenderer:
     """Turns stream items into ``chat.completion.chunk`` SSE frames."""
 
-    def __init__(self, completion_id: str, created: int, model: str, include_usage: bool):
+    def __init__(
+        self, completion_id: str, created: int, model: str, include_usage: bool, legacy: bool
+    ):
         self._base = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -109,6 +124,7 @@ class _ChunkRenderer:
             "system_fingerprint": None,
         }
         self._include_usage = include_usage
+        self._legacy = legacy
         self._started: set[int] = set()
 
     def render(self, item: StreamItem) -> list[bytes]:
@@ -125,7 +141,11 @@ class _ChunkRenderer:
             delta["role"] = "assistant"
         if d.text or (not d.tool_calls and d.finish_reason is None):
             delta["content"] = d.text
-        if d.tool_calls:
+        finish: str | None = d.finish_reason
+        if d.tool_calls and self._legacy:
+            delta["function_call"] = _function_call(d.tool_calls[0])
+            finish = "function_call" if finish == "tool_calls" else finish
+        elif d.tool_calls:
             delta["tool_calls"] = [_tool_call(t, i) for i, t in enumerate(d.tool_calls)]
         choice = {
             "index": d.index,
@@ -133,7 +153,7 @@ class _ChunkRenderer:
             "logprobs": {"content": [_logprob(lp) for lp in d.logprobs], "refusal": None}
             if d.logprobs
             else None,
-            "finish_reason": d.finish_reason,
+            "finish_reason": finish,
         }
         chunk: dict[str, Any] = {**self._base, "choices": [choice]}
         if self._include_usage:

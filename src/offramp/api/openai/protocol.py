@@ -5,6 +5,13 @@ top-level fields are kept (``model_extra``) and travel as the domain request's `
 a route to an upstream API passes them on, a local model refuses them with a 400 naming
 the field (see ``offramp.types.ChatRequest``).
 
+Parameters of OpenAI's chat API that change nothing for a local model (``metadata``,
+``prompt_cache_key``, ``prompt_cache_retention``, ``prompt_cache_options``,
+``safety_identifier``, ``reasoning_effort``, ``verbosity``, ``prediction``,
+``service_tier``, ``store: false``) are checked for shape and then travel as the domain request's ``hints``: an upstream
+OpenAI-style API gets them, a local model ignores them. The legacy ``functions`` /
+``function_call`` are accepted and become tools.
+
 Extensions beyond OpenAI's API (llama.cpp-style sampling knobs) are accepted where an
 application would pass them through the SDK's ``extra_body``: ``top_k``, ``min_p``,
 ``repeat_penalty``.
@@ -12,7 +19,7 @@ application would pass them through the SDK's ``extra_body``: ``top_k``, ``min_p
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,12 +54,13 @@ class ToolCallWire(_Wire):
 
 
 class ChatMessage(_Wire):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[TextPart | OtherPart] | None = None
     name: str | None = None
     tool_calls: list[ToolCallWire] | None = None
     tool_call_id: str | None = None
     refusal: str | None = None
+    function_call: FunctionCall | None = None  # legacy form of one tool call
 
 
 class JsonSchemaSpec(_Wire):
@@ -86,6 +94,25 @@ class NamedFunction(_Wire):
 class NamedToolChoice(_Wire):
     type: Literal["function"]
     function: NamedFunction
+
+
+class Prediction(_Wire):
+    """Predicted output: it only speeds up OpenAI's models; the answer is the same."""
+
+    type: Literal["content"]
+    content: str | list[TextPart]
+
+
+class PromptCacheOptions(_Wire):
+    mode: Literal["implicit", "explicit"] | None = None
+    ttl: Literal["30m"] | None = None
+
+
+# key <= 64 characters, value <= 512, at most 16 pairs (OpenAI's limits)
+Metadata = Annotated[
+    dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
+    Field(max_length=16),
+]
 
 
 class _Request(BaseModel):
@@ -132,9 +159,34 @@ class ChatCompletionRequest(SamplingFields):
     tools: list[ToolSpecWire] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    functions: Annotated[list[FunctionSpec], Field(min_length=1, max_length=128)] | None = None
+    function_call: Literal["none", "auto"] | NamedFunction | None = None
     store: bool | None = None
-    service_tier: Literal["auto", "default"] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast"] | None = None
     modalities: list[Literal["text"]] | None = None
+    # accepted, change nothing for a local model (see the module docstring)
+    metadata: Metadata | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    prompt_cache_options: PromptCacheOptions | None = None
+    safety_identifier: Annotated[str, Field(max_length=64)] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = (
+        None
+    )
+    verbosity: Literal["low", "medium", "high"] | None = None
+    prediction: Prediction | None = None
+
+    HINTS: ClassVar[tuple[str, ...]] = (
+        "metadata",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "prompt_cache_options",
+        "safety_identifier",
+        "reasoning_effort",
+        "verbosity",
+        "prediction",
+        "service_tier",
+    )
 
 
 class CompletionRequestWire(SamplingFields):

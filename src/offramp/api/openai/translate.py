@@ -1,6 +1,10 @@
 """Pure translation between OpenAI wire models and offramp's domain types.
 
-Every parameter is either honoured, or refused with a 400 that names it.
+Every parameter is either honoured, passed on as a hint that changes nothing for a local
+model, or refused with a 400 that names it. JSON schemas (``response_format``, tool
+parameters) are checked by ``offramp.schemas.check_schema``. The legacy ``functions`` /
+``function_call`` (and ``function`` messages, assistant ``function_call``) become tools,
+tool choices and tool messages.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from offramp.api.openai.protocol import (
     ChatMessage,
     CompletionRequestWire,
     EmbeddingRequestWire,
+    NamedFunction,
     NamedToolChoice,
     OtherPart,
     SamplingFields,
+    ToolCallWire,
 )
 from offramp.errors import InvalidRequest, UnsupportedParameter, quoted
+from offramp.schemas import check_schema
 from offramp.types import (
     ChatRequest,
     CompletionRequest,
@@ -57,14 +64,11 @@ def chat_request(body: ChatCompletionRequest) -> ChatRequest:
     if body.top_logprobs and not body.logprobs:
         raise InvalidRequest("top_logprobs requires logprobs=true", param="top_logprobs")
     max_tokens = body.max_completion_tokens or body.max_tokens
-    tools = tuple(
-        _tool(t.function.name, t.function.description, t.function.parameters)
-        for t in body.tools or []
-    )
+    tools = _tools(body)
     choice = _tool_choice(body, tools)
     return ChatRequest(
         model=body.model,
-        messages=tuple(_message(i, m) for i, m in enumerate(body.messages)),
+        messages=_messages(body.messages),
         sampling=_sampling(body, max_tokens, bool(body.logprobs), body.top_logprobs or 0),
         n=body.n or 1,
         output=_output(body),
@@ -73,7 +77,14 @@ def chat_request(body: ChatCompletionRequest) -> ChatRequest:
         user=body.user,
         parallel_tool_calls=body.parallel_tool_calls,
         extra=_extra(body),
+        hints=body.model_dump(mode="json", include=set(body.HINTS), exclude_none=True),
     )
+
+
+def uses_functions(body: ChatCompletionRequest) -> bool:
+    """Whether the request uses the legacy ``functions``, so the answer should use
+    ``function_call`` (as OpenAI's does) rather than ``tool_calls``."""
+    return body.functions is not None
 
 
 def completion_requests(body: CompletionRequestWire) -> list[CompletionRequest]:
@@ -176,6 +187,32 @@ def _logit_bias(raw: dict[str, float] | None) -> dict[int, float]:
     return out
 
 
+def _messages(wire: list[ChatMessage]) -> tuple[Message, ...]:
+    """Domain messages; legacy function calls and results get ids that pair them."""
+    out = []
+    last_call: dict[str, str] = {}
+    for i, m in enumerate(wire):
+        if m.function_call is not None:
+            if m.tool_calls:
+                raise InvalidRequest(
+                    "send tool_calls or function_call, not both",
+                    param=f"messages[{i}].function_call",
+                )
+            call_id = f"call_legacy_{i}"
+            last_call[m.function_call.name] = call_id
+            calls = [ToolCallWire(id=call_id, function=m.function_call)]
+            m = m.model_copy(update={"function_call": None, "tool_calls": calls})
+        elif m.role == "function":
+            if not m.name:
+                raise InvalidRequest(
+                    "a function message needs the function's name", param=f"messages[{i}].name"
+                )
+            call_id = last_call.get(m.name, f"call_legacy_{i}")
+            m = m.model_copy(update={"role": "tool", "tool_call_id": call_id, "name": None})
+        out.append(_message(i, m))
+    return tuple(out)
+
+
 def _message(i: int, m: ChatMessage) -> Message:
     content: str | None
     if isinstance(m.content, list):
@@ -199,30 +236,54 @@ def _message(i: int, m: ChatMessage) -> Message:
         raise InvalidRequest("message content must not be null", param=f"messages[{i}].content")
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or [])
     role = "system" if m.role == "developer" else m.role
+    assert role != "function"  # _messages rewrites them as tool messages
     return Message(
         role=role, content=content, name=m.name, tool_calls=calls, tool_call_id=m.tool_call_id
     )
 
 
-def _tool(name: str, description: str | None, parameters: dict[str, Any] | None) -> ToolSpec:
-    return ToolSpec(
-        name=name,
-        description=description or "",
-        parameters=parameters or {"type": "object", "properties": {}},
+def _tools(body: ChatCompletionRequest) -> tuple[ToolSpec, ...]:
+    if body.functions is not None and body.tools is not None:
+        raise InvalidRequest("send tools or the legacy functions, not both", param="functions")
+    if body.function_call is not None and body.tool_choice is not None:
+        raise InvalidRequest(
+            "send tool_choice or the legacy function_call, not both", param="function_call"
+        )
+    if body.functions is not None:
+        specs = [(f, f"functions[{i}].parameters") for i, f in enumerate(body.functions)]
+    else:
+        specs = [
+            (t.function, f"tools[{i}].function.parameters") for i, t in enumerate(body.tools or [])
+        ]
+    return tuple(
+        ToolSpec(
+            name=f.name,
+            description=f.description or "",
+            parameters=check_schema(f.parameters, param)
+            if f.parameters is not None
+            else {"type": "object", "properties": {}},
+        )
+        for f, param in specs
     )
 
 
 def _tool_choice(body: ChatCompletionRequest, tools: tuple[ToolSpec, ...]) -> ToolChoice:
-    raw = body.tool_choice
+    raw: Any = body.tool_choice
+    param = "tool_choice"
+    if body.function_call is not None:
+        param = "function_call"
+        raw = body.function_call
+        if isinstance(raw, NamedFunction):
+            raw = NamedToolChoice(type="function", function=raw)
     if raw is None:
         return ToolChoice("auto" if tools else "none")
     if not tools and raw != "none":
-        raise InvalidRequest("tool_choice is set but no tools were given", param="tool_choice")
+        raise InvalidRequest(f"{param} is set but no tools were given", param=param)
     if isinstance(raw, NamedToolChoice):
         if raw.function.name not in {t.name for t in tools}:
             raise InvalidRequest(
-                f"tool_choice names {quoted(raw.function.name)}, which is not in tools",
-                param="tool_choice",
+                f"{param} names {quoted(raw.function.name)}, which is not in tools",
+                param=param,
             )
         return ToolChoice("named", raw.function.name)
     return ToolChoice(raw)
@@ -239,4 +300,5 @@ def _output(body: ChatCompletionRequest) -> OutputFormat:
             "response_format json_schema needs json_schema.schema",
             param="response_format.json_schema.schema",
         )
-    return OutputFormat("json_schema", rf.json_schema.schema_, rf.json_schema.name)
+    schema = check_schema(rf.json_schema.schema_, "response_format.json_schema.schema")
+    return OutputFormat("json_schema", schema, rf.json_schema.name)

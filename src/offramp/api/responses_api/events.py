@@ -43,9 +43,9 @@ class ResponseEvents:
         if isinstance(item, ChoiceDelta):
             if item.text:
                 frames += self._text_delta(item.text)
+            self._finish = item.finish_reason or self._finish
             for call in item.tool_calls:
                 frames += self._close_message() + self._call(call)
-            self._finish = item.finish_reason or self._finish
             return frames
         if self._text is None and not self._output:
             frames += self._text_delta("")  # an empty answer is still one message
@@ -122,7 +122,7 @@ class ResponseEvents:
 
     def _call(self, call: ToolCall) -> list[bytes]:
         index = len(self._output)
-        item = function_call_item(call, "completed")
+        item = function_call_item(call, "incomplete" if self._finish == "length" else "completed")
         where = {"item_id": item["id"], "output_index": index}
         frames = [
             self._event("response.output_item.added", output_index=index,

@@ -250,7 +250,7 @@ def output_items(shape: Shape, result: CompletionResult) -> list[Json]:
     out: list[Json] = []
     if choice.text or not choice.tool_calls:
         out.append(message_item(shape, choice.text or "", status))
-    out.extend(function_call_item(call, "completed") for call in choice.tool_calls)
+    out.extend(function_call_item(call, status) for call in choice.tool_calls)
     return out
 
 

@@ -5,7 +5,8 @@ A prompt line: ``{"id", "type": "chat"|"json"|"embedding", "messages" | "input",
 "min_similarity" (optional per-prompt threshold)}``.
 
 A route: ``BASE_URL#MODEL`` with optional ``?temperature=..&system=..&max_tokens=..``
-``&embedding_model=..`` (default ``text-embedding-3-small``),
+``&embedding_model=..`` (default ``text-embedding-3-small``) ``&priced_as=openai|anthropic``
+(a route on the vendor's own host is priced as that vendor without it),
 e.g. ``http://127.0.0.1:8000/v1#gpt-4o-mini?temperature=0.9``.
 """
 
@@ -15,9 +16,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from offramp.errors import InvalidRequest
+
+_VENDOR_HOSTS = {"api.openai.com": "openai", "api.anthropic.com": "anthropic"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,15 @@ class Route:
     system: str | None = None
     max_tokens: int = 256
     embedding_model: str = "text-embedding-3-small"
+    priced_as: str | None = None
+
+    @property
+    def provider(self) -> str | None:
+        """The price table provider this route's tokens are priced as, if any."""
+        if self.priced_as is not None:
+            return self.priced_as
+        host = urlsplit(self.base_url).hostname or ""
+        return _VENDOR_HOSTS.get(host)
 
     @property
     def label(self) -> str:
@@ -64,9 +76,17 @@ def parse_route(spec: str) -> Route:
         raise InvalidRequest(f"route {spec!r}: {exc}", param="route") from exc
     system = params.pop("system", None)
     embedding_model = params.pop("embedding_model", "text-embedding-3-small")
+    priced_as = params.pop("priced_as", None)
+    if priced_as is not None and priced_as not in ("openai", "anthropic"):
+        raise InvalidRequest(
+            f"route {spec!r}: priced_as must be openai or anthropic, not {priced_as!r}",
+            param="route",
+        )
     if params:
         raise InvalidRequest(f"route {spec!r}: unknown option(s) {sorted(params)}", param="route")
-    return Route(base.rstrip("/"), model, temperature, system, max_tokens, embedding_model)
+    return Route(
+        base.rstrip("/"), model, temperature, system, max_tokens, embedding_model, priced_as
+    )
 
 
 def load_cases(path: Path) -> list[Case]:

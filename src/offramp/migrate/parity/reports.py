@@ -7,13 +7,38 @@ from html import escape
 from offramp.migrate.parity.cases import Route
 from offramp.migrate.parity.charts import histogram
 from offramp.migrate.parity.compare import Summary
+from offramp.migrate.parity.costs import Cost
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def markdown(summary: Summary, baseline: Route | str, candidate: Route | str) -> str:
+def _usd(cost: Cost) -> str:
+    if cost.usd is None:
+        return cost.basis
+    per = cost.per_thousand()
+    return f"${cost.usd:.6f} (${per:.4f} per 1,000 prompts; {cost.basis})"
+
+
+def cost_lines(costs: tuple[Cost, Cost] | None) -> list[str]:
+    """The report's cost lines, one per side."""
+    if costs is None:
+        return []
+    base, cand = costs
+    lines = [f"- cost: baseline {_usd(base)}", f"- cost: candidate {_usd(cand)}"]
+    if base.usd is not None:
+        saved = base.usd - (cand.usd or 0.0)
+        lines.append(f"- saving per 1,000 prompts: ${saved * 1000 / max(1, base.prompts):.4f}")
+    return lines
+
+
+def markdown(
+    summary: Summary,
+    baseline: Route | str,
+    candidate: Route | str,
+    costs: tuple[Cost, Cost] | None = None,
+) -> str:
     b, c = _label(baseline), _label(candidate)
     lb, lc = summary.latency("baseline"), summary.latency("candidate")
     verdict = "PASS" if summary.passed else "FAIL"
@@ -26,9 +51,8 @@ def markdown(summary: Summary, baseline: Route | str, candidate: Route | str) ->
         f"{summary.thresholds.min_pass_rate:.0%})",
         f"- latency p50 / p95: baseline {lb['p50']:.2f}s / {lb['p95']:.2f}s, candidate "
         f"{lc['p50']:.2f}s / {lc['p95']:.2f}s",
-        f"- tokens: baseline {summary.tokens('baseline')}, candidate "
-        f"{summary.tokens('candidate')} (local routes cost 0; pricing hosted routes needs "
-        "the price table)",
+        f"- tokens: baseline {summary.tokens('baseline')}, candidate {summary.tokens('candidate')}",
+        *cost_lines(costs),
         "",
         "| prompt | type | similarity | schema valid | fields match | baseline s | candidate s | result |",
         "|---|---|---|---|---|---|---|---|",
@@ -42,7 +66,12 @@ def markdown(summary: Summary, baseline: Route | str, candidate: Route | str) ->
     return "\n".join(lines) + "\n"
 
 
-def html(summary: Summary, baseline: Route | str, candidate: Route | str) -> str:
+def html(
+    summary: Summary,
+    baseline: Route | str,
+    candidate: Route | str,
+    costs: tuple[Cost, Cost] | None = None,
+) -> str:
     b, c = _label(baseline), _label(candidate)
     latency = histogram(
         "Latency per prompt",
@@ -86,6 +115,7 @@ tr.fail td {{ background: #fde8e6; }}
 <p>latency p50 / p95: baseline {lb["p50"]:.2f}s / {lb["p95"]:.2f}s, candidate
 {lc["p50"]:.2f}s / {lc["p95"]:.2f}s. Tokens: baseline {summary.tokens("baseline")},
 candidate {summary.tokens("candidate")}.</p>
+{"".join(f"<p>{escape(line.removeprefix('- '))}</p>" for line in cost_lines(costs))}
 <div class="charts">{latency}{similarity}</div>
 <table><thead><tr><th>prompt</th><th>type</th><th>similarity</th><th>schema valid</th>
 <th>baseline s</th><th>candidate s</th><th>result</th></tr></thead><tbody>{rows}</tbody></table>

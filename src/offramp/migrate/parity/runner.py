@@ -26,6 +26,11 @@ class Answer:
     latency_s: float = 0.0
     error: str = ""
     tokens: int = 0  # prompt + completion tokens the route reported
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from the route's prompt cache
+    model: str = ""  # the route's model, and the price table provider it is priced as
+    priced_as: str = ""
 
 
 async def run_route(
@@ -50,7 +55,12 @@ async def run_route(
                 answer = await _ask(client, route, case)
             except openai.APIError as exc:
                 answer = Answer(case.id, error=f"{type(exc).__name__}: {exc}")
-            answer = replace(answer, latency_s=time.perf_counter() - started)
+            answer = replace(
+                answer,
+                latency_s=time.perf_counter() - started,
+                model=route.model if case.type != "embedding" else route.embedding_model,
+                priced_as=route.provider or "",
+            )
             if progress is not None and task is not None:
                 progress.advance(task)
             return answer
@@ -70,6 +80,7 @@ async def _ask(client: openai.AsyncOpenAI, route: Route, case: Case) -> Answer:
             case.id,
             vector=tuple(reply.data[0].embedding),
             tokens=reply.usage.total_tokens if reply.usage else 0,
+            prompt_tokens=reply.usage.prompt_tokens if reply.usage else 0,
         )
     messages: list[Any] = list(case.messages)
     if route.system:
@@ -90,10 +101,15 @@ async def _ask(client: openai.AsyncOpenAI, route: Route, case: Case) -> Answer:
             "json_schema": {"name": "parity", "schema": case.schema},
         }
     reply = await client.chat.completions.create(**kwargs)
+    usage = reply.usage
+    details = usage.prompt_tokens_details if usage else None
     return Answer(
         case.id,
         text=reply.choices[0].message.content or "",
-        tokens=reply.usage.total_tokens if reply.usage else 0,
+        tokens=usage.total_tokens if usage else 0,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        cached_tokens=(details.cached_tokens or 0) if details else 0,
     )
 
 
@@ -121,6 +137,11 @@ def load_answers(path: Path, cases: list[Case]) -> list[Answer]:
                 float(raw.get("latency_s", 0.0)),
                 raw.get("error", ""),
                 int(raw.get("tokens", 0)),
+                int(raw.get("prompt_tokens", 0)),
+                int(raw.get("completion_tokens", 0)),
+                int(raw.get("cached_tokens", 0)),
+                str(raw.get("model", "")),
+                str(raw.get("priced_as", "")),
             )
     missing = [c.id for c in cases if c.id not in recorded]
     if missing:

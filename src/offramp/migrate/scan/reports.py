@@ -13,15 +13,18 @@ from offramp.migrate.scan.sites import ScanResult, Site
 _RULES: dict[str, str] = {
     "import": "Imports an LLM vendor SDK",
     "client": "Builds an SDK client that points at the vendor's API",
-    "wrapper": "Builds a framework wrapper (LangChain/LlamaIndex) around the vendor's API",
+    "wrapper": "Builds a framework model (LangChain, LlamaIndex, AI SDK) on the vendor's API",
     "chat": "Calls chat completions",
     "completion": "Calls legacy text completions",
     "embedding": "Calls embeddings",
     "responses": "Calls the Responses API",
     "messages": "Calls Anthropic's Messages API",
-    "legacy-call": "Calls the pre-1.0 OpenAI SDK module API",
+    "api-call": "Calls a vendor API that offramp does not serve",
+    "legacy-call": "Calls the pre-1.0 OpenAI SDK module API (or the v3 Node SDK)",
+    "endpoint": "Sets the endpoint an SDK client sends to",
+    "api-key": "Sets the SDK's module-level API key",
     "raw-http": "Sends HTTP straight to the vendor's API host",
-    "api-key-env": "Reads or sets a vendor API key variable",
+    "api-key-env": "Reads a vendor API key or endpoint variable",
 }
 
 
@@ -31,6 +34,7 @@ def as_json(result: ScanResult) -> str:
             "root": result.root,
             "files_scanned": result.files_scanned,
             "sites": [_site_dict(s) for s in result.sites],
+            "needs_change": len(result.blocking),
             "unparsed": [{"file": f, "reason": r} for f, r in result.unparsed],
         },
         indent=2,
@@ -45,7 +49,7 @@ def as_sarif(result: ScanResult) -> str:
     results = [
         {
             "ruleId": s.kind,
-            "level": "note" if s.kind == "import" else "warning",
+            "level": "warning" if s.needs_change else "note",
             "message": {"text": f"{_RULES[s.kind]} ({s.sdk}). Change: {s.change}"},
             "locations": [
                 {
@@ -55,7 +59,12 @@ def as_sarif(result: ScanResult) -> str:
                     }
                 }
             ],
-            "properties": {"sdk": s.sdk, "models": list(s.models), "streams": s.streams},
+            "properties": {
+                "sdk": s.sdk,
+                "models": list(s.models),
+                "streams": s.streams,
+                "needsChange": s.needs_change,
+            },
         }
         for s in result.sites
     ]
@@ -91,7 +100,7 @@ def print_table(result: ScanResult, console: Console) -> None:
     table = Table("file:line", "kind", "sdk", "models", "stream", "change")
     for s in result.sites:
         table.add_row(
-            f"{s.file}:{s.line}",
+            f"{s.file}:{s.line}" + (" *" if s.needs_change else ""),
             s.kind,
             s.sdk,
             ", ".join(s.models),
@@ -99,7 +108,10 @@ def print_table(result: ScanResult, console: Console) -> None:
             s.change,
         )
     console.print(table)
-    console.print(f"{len(result.sites)} sites in {result.files_scanned} files scanned")
+    console.print(
+        f"{len(result.sites)} sites in {result.files_scanned} files scanned; "
+        f"{len(result.blocking)} need a code change (*), the rest only configuration"
+    )
     for file, reason in result.unparsed:
         console.print(f"[yellow]not fully parsed[/yellow] {file}: {reason}")
 
@@ -113,5 +125,7 @@ def _site_dict(s: Site) -> dict[str, Any]:
         "sdk": s.sdk,
         "models": list(s.models),
         "streams": s.streams,
+        "needs_change": s.needs_change,
+        "env": s.env,
         "change": s.change,
     }

@@ -7,7 +7,9 @@ errors) mapped onto offramp's error tree, in this one place.
     429 rate_limit_error        -> UpstreamError, retryable, with Retry-After
     500 / 504 / 529 and 5xx     -> UpstreamError, retryable (529: overloaded)
     error event in a 200 stream -> UpstreamError, status from its type, retryable if 429/5xx
-    timeout / refused / reset   -> UpstreamError, status None, retryable
+    timeout / refused / reset   -> UpstreamError, status None, retryable (upstream_timeout /
+                                   upstream_unreachable)
+    cut after the answer began  -> UpstreamError, its status, retryable (upstream_stream_cut)
 """
 
 from __future__ import annotations
@@ -92,14 +94,24 @@ def from_stream_event(error: WireError) -> UpstreamError:
     )
 
 
-def from_transport(exc: httpx.HTTPError, base_url: str) -> UpstreamError:
-    """The error for a request that got no (complete) answer."""
+def from_transport(exc: httpx.HTTPError, base_url: str, status: int | None = None) -> UpstreamError:
+    """The error for a request that got no (complete) answer. ``status`` is the answer's
+    status when Anthropic had begun answering: the connection was then cut mid-answer."""
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamError(
-            f"anthropic at {base_url} timed out ({type(exc).__name__})",
-            status=None,
+            f"anthropic at {base_url} timed out ({type(exc).__name__})"
+            + ("" if status is None else " in the middle of its answer"),
+            status=status,
             retryable=True,
             code="upstream_timeout",
+        )
+    if status is not None:
+        return UpstreamError(
+            f"anthropic at {base_url} answered {status}, then the connection was cut "
+            f"mid-answer: {type(exc).__name__}: {exc}",
+            status=status,
+            retryable=True,
+            code="upstream_stream_cut",
         )
     return UpstreamError(
         f"anthropic at {base_url} could not be reached: {type(exc).__name__}: {exc}",

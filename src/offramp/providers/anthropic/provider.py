@@ -93,8 +93,14 @@ class AnthropicProvider(Provider):
 
     async def chat(self, request: ChatRequest) -> CompletionResult:
         body = self._body(request, stream=False)
+        upstream = self._client.build_request("POST", MESSAGES_PATH, content=orjson.dumps(body))
         with self._transport():
-            response = await self._client.post(MESSAGES_PATH, content=orjson.dumps(body))
+            response = await self._client.send(upstream, stream=True)
+        try:
+            with self._transport(response.status_code):
+                await response.aread()
+        finally:
+            await response.aclose()
         if response.status_code != 200:
             raise failures.from_response(response.status_code, response.content, response.headers)
         try:
@@ -111,12 +117,12 @@ class AnthropicProvider(Provider):
             response = await self._client.send(upstream, stream=True)
         try:
             if response.status_code != 200:
-                with self._transport():
+                with self._transport(response.status_code):
                     content = await response.aread()
                 raise failures.from_response(response.status_code, content, response.headers)
             translator = StreamTranslator(request.output)
             decoder = SSEDecoder()
-            with self._transport():
+            with self._transport(response.status_code):
                 async for line in response.aiter_lines():
                     for data in decoder.feed(line):
                         for item in translator.feed(parse_event(data)):
@@ -138,8 +144,9 @@ class AnthropicProvider(Provider):
         return body
 
     @contextmanager
-    def _transport(self) -> Iterator[None]:
+    def _transport(self, status: int | None = None) -> Iterator[None]:
+        """Maps transport errors; ``status`` once the upstream has begun its answer."""
         try:
             yield
         except httpx.HTTPError as exc:
-            raise failures.from_transport(exc, self.config.base_url) from exc
+            raise failures.from_transport(exc, self.config.base_url, status) from exc

@@ -14,7 +14,7 @@ from offramp.providers.base import Capabilities, Provider
 from offramp.providers.llamacpp import tools as tool_calls
 from offramp.providers.llamacpp.chat_format import ChatFormatter
 from offramp.providers.llamacpp.engine import Engine
-from offramp.providers.llamacpp.grammar import JSON_OBJECT_GBNF, check_enforceable, schema_to_gbnf
+from offramp.providers.llamacpp.grammar import JSON_OBJECT_GBNF, schema_to_gbnf
 from offramp.providers.llamacpp.jobs import Event, Failed, Finished, Job
 from offramp.providers.llamacpp.mailbox import Mailbox
 from offramp.providers.llamacpp.sampling import Grammar
@@ -51,6 +51,7 @@ class _Plan:
     tool_choice: ToolChoice
     tools_active: bool
     echo: str = ""
+    tool_names: tuple[str, ...] = ()
 
 
 class LlamaCppProvider(Provider):
@@ -140,7 +141,7 @@ class LlamaCppProvider(Provider):
     def _plan_chat(self, request: ChatRequest) -> _Plan:
         tools_active = bool(request.tools) and request.tool_choice.mode != "none"
         grammar = self._chat_grammar(request, tools_active)
-        return self._plan(
+        plan = self._plan(
             self._chat_prompt(request),
             request.sampling,
             request.n,
@@ -149,6 +150,7 @@ class LlamaCppProvider(Provider):
             tools_active,
             "messages",
         )
+        return replace(plan, tool_names=tuple(t.name for t in request.tools))
 
     def _chat_prompt(self, request: ChatRequest) -> list[int]:
         """The conversation (and the tools it may call) as the model reads it, tokenised."""
@@ -179,7 +181,6 @@ class LlamaCppProvider(Provider):
     def _chat_grammar(self, request: ChatRequest, tools_active: bool) -> Grammar | None:
         out = request.output
         if tools_active:
-            tool_calls.check_tools(request.tools)
             if out.kind != "text" and request.tool_choice.mode == "auto":
                 raise UnsupportedParameter(
                     "response_format JSON cannot be combined with tool_choice `auto` on this "
@@ -190,7 +191,6 @@ class LlamaCppProvider(Provider):
         if out.kind == "json_object":
             return Grammar(JSON_OBJECT_GBNF)
         if out.kind == "json_schema" and out.schema is not None:
-            check_enforceable(out.schema)
             return Grammar(schema_to_gbnf(out.schema))
         return None
 
@@ -276,9 +276,7 @@ class LlamaCppProvider(Provider):
             content: str | None = text
             calls: tuple[ToolCall, ...] = ()
             if plan.tools_active:
-                content, calls = tool_calls.parse(text, plan.tool_choice)
-                if calls:
-                    reason = "tool_calls"
+                content, calls, reason = _split_calls(text, plan, reason)
             lps = tuple(logprobs[i]) if plan.sampling.logprobs else None
             choices.append(Choice(i, content, reason, calls, lps))
         usage = Usage(len(plan.prompt), sum(f.completion_tokens for f in finished.values()))
@@ -316,11 +314,23 @@ class LlamaCppProvider(Provider):
         reason: FinishReason = event.reason
         if not plan.tools_active:
             return ChoiceDelta(index, finish_reason=reason)
-        content, calls = tool_calls.parse(gate.text, plan.tool_choice)
-        held = gate.text[gate.released :]
+        content, calls, reason = _split_calls(gate.text, plan, reason)
         if calls:
-            return ChoiceDelta(index, tool_calls=calls, finish_reason="tool_calls")
-        return ChoiceDelta(index, held if content else "", finish_reason=reason)
+            return ChoiceDelta(index, tool_calls=calls, finish_reason=reason)
+        return ChoiceDelta(index, (content or "")[gate.released :], finish_reason=reason)
+
+
+def _split_calls(
+    text: str, plan: _Plan, reason: FinishReason
+) -> tuple[str | None, tuple[ToolCall, ...], FinishReason]:
+    """(content, tool calls, finish reason) of a generation that may call tools; a call cut
+    off by the token limit comes back partial, with ``length`` (as OpenAI returns it)."""
+    content, calls = tool_calls.parse(text, plan.tool_choice)
+    if calls:
+        return content, calls, "tool_calls"
+    if reason == "length":
+        content, calls = tool_calls.parse_cut(text, plan.tool_choice, plan.tool_names)
+    return content, calls, reason
 
 
 class _Sink:

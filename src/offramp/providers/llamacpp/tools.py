@@ -10,11 +10,13 @@ writes ``<tool_call>``, when it may choose (``auto``).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
-from offramp.providers.llamacpp.grammar import check_enforceable, schema_to_gbnf
+from offramp.providers.llamacpp.grammar import schema_to_gbnf
 from offramp.providers.llamacpp.sampling import Grammar
+from offramp.schemas import embed
 from offramp.types import ToolCall, ToolChoice, ToolSpec
 
 OPEN = "<tool_call>"
@@ -42,26 +44,26 @@ def render_call(call: ToolCall) -> str:
 
 
 def call_schema(tools: tuple[ToolSpec, ...]) -> dict[str, Any]:
-    """JSON schema of one call to any of ``tools``."""
+    """JSON schema of one call to any of ``tools``.
+
+    Each function's parameters move to ``$defs`` under the function's name, their own
+    references rewritten to match, so ``#/$defs/...`` inside them still finds its target
+    although the parameters now sit below ``arguments``."""
     variants = [
         {
             "type": "object",
             "properties": {
                 "name": {"const": t.name},
-                "arguments": t.parameters or {"type": "object"},
+                "arguments": {"$ref": f"#/$defs/{t.name}"},
             },
             "required": ["name", "arguments"],
             "additionalProperties": False,
         }
         for t in tools
     ]
-    return variants[0] if len(variants) == 1 else {"anyOf": variants}
-
-
-def check_tools(tools: tuple[ToolSpec, ...]) -> None:
-    """Refuse parameter schemas the grammar cannot enforce (400 naming ``tools``)."""
-    for i, tool in enumerate(tools):
-        check_enforceable(tool.parameters, f"tools[{i}].function.parameters", "tools")
+    schema: dict[str, Any] = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    schema["$defs"] = {t.name: embed(t.parameters or {"type": "object"}, t.name) for t in tools}
+    return schema
 
 
 def grammar_for(tools: tuple[ToolSpec, ...], choice: ToolChoice) -> Grammar | None:
@@ -73,10 +75,8 @@ def grammar_for(tools: tuple[ToolSpec, ...], choice: ToolChoice) -> Grammar | No
         return Grammar(schema_to_gbnf(call_schema(chosen), "tools"))
     if choice.mode == "required":
         return Grammar(schema_to_gbnf(call_schema(tools), "tools"))
-    call = schema_to_gbnf(call_schema(tools), "tools").replace("root ::=", "call ::=", 1)
+    call = schema_to_gbnf(call_schema(tools), "tools", root="call")
     wrapped = f'root ::= "{OPEN}" space call space "{CLOSE}"\n{call}'
-    if "\nspace ::=" not in wrapped:
-        wrapped += '\nspace ::= | " " | "\\n" [ \\t]{0,20}\n'
     return Grammar(wrapped, trigger=_TRIGGER)
 
 
@@ -96,6 +96,56 @@ def parse(text: str, choice: ToolChoice) -> tuple[str | None, tuple[ToolCall, ..
         return text, ()
     content = text[:start].strip() or None
     return content, (call,)
+
+
+def parse_cut(
+    text: str, choice: ToolChoice, names: tuple[str, ...]
+) -> tuple[str | None, tuple[ToolCall, ...]]:
+    """Split the text of a generation cut off by the token limit into (content, calls), as
+    OpenAI returns it: a call that was started comes back with its arguments as far as
+    they got (not valid JSON), and none of the wrapper around it is content."""
+    if choice.mode in ("required", "named"):
+        content, body = None, text
+    else:
+        start = text.find(OPEN) if choice.mode == "auto" else -1
+        if start < 0:
+            held = _partial(text, OPEN) if choice.mode == "auto" else 0
+            return text[: len(text) - held], ()
+        content, body = text[:start].strip() or None, text[start + len(OPEN) :]
+    match = _CALL_HEAD.match(body)
+    partial_name = ""
+    arguments = ""
+    if match:
+        partial_name = _unescape(match.group("name"))
+        if match.group("closed") is not None:
+            arguments = body[match.end() :].lstrip()
+    arguments = _complete_prefix(arguments)
+    allowed = (choice.name,) if choice.mode == "named" and choice.name else names
+    name = next((n for n in allowed if n.startswith(partial_name)), allowed[0] if allowed else "")
+    call = ToolCall(id=f"call_{secrets.token_hex(12)}", name=name, arguments=arguments)
+    return content, (call,)
+
+
+# The start of ``{"name": "...", "arguments": `` as far as it got.
+_CALL_HEAD = re.compile(
+    r'\s*\{\s*(?:"name"\s*:\s*"(?P<name>(?:[^"\\]|\\.)*)(?P<closed>"\s*,\s*"arguments"\s*:)?)?'
+)
+
+
+def _unescape(partial: str) -> str:
+    try:
+        return str(json.loads(f'"{partial}"'))
+    except ValueError:
+        return partial
+
+
+def _complete_prefix(arguments: str) -> str:
+    """The arguments JSON alone when it is whole (the wrapper's brace may follow)."""
+    try:
+        _, end = json.JSONDecoder().raw_decode(arguments)
+    except ValueError:
+        return arguments
+    return arguments[:end]
 
 
 def _parse_call(body: str) -> ToolCall | None:

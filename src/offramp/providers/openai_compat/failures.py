@@ -6,7 +6,9 @@
 401 / 402 / 403 / 404 / ... -> UpstreamError, not retryable (key, billing, model name)
 408 / 409 / 429 / 5xx       -> UpstreamError, retryable, with Retry-After when sent
 error event in a 200 stream -> UpstreamError, retryable unless it names a 4xx
-timeout / refused / reset   -> UpstreamError, status None, retryable
+timeout / refused / reset   -> UpstreamError, status None, retryable (upstream_timeout /
+                               upstream_unreachable)
+cut after the answer began  -> UpstreamError, its status, retryable (upstream_stream_cut)
 200 with a malformed body   -> UpstreamError, not retryable
 """
 
@@ -74,15 +76,25 @@ def from_stream_error(error: Any, where: str) -> UpstreamError:
     )
 
 
-def from_transport(exc: Exception, where: str) -> UpstreamError:
+def from_transport(exc: Exception, where: str, status: int | None = None) -> UpstreamError:
     """The error for a request that got no (complete) answer (aiohttp's errors, httpx's
-    errors and asyncio timeouts)."""
+    errors and asyncio timeouts). ``status`` is the answer's status when the upstream had
+    begun answering: the connection was then cut mid-answer, not unreachable."""
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return UpstreamError(
-            f"{where} timed out ({type(exc).__name__})",
-            status=None,
+            f"{where} timed out ({type(exc).__name__})"
+            + ("" if status is None else " in the middle of its answer"),
+            status=status,
             retryable=True,
             code="upstream_timeout",
+        )
+    if status is not None:
+        return UpstreamError(
+            f"{where} answered {status}, then the connection was cut mid-answer: "
+            f"{type(exc).__name__}: {exc}",
+            status=status,
+            retryable=True,
+            code="upstream_stream_cut",
         )
     return UpstreamError(
         f"{where} could not be reached: {type(exc).__name__}: {exc}",

@@ -147,7 +147,8 @@ class OpenAICompatProvider(Provider):
             async with self._client().post(
                 self._base_url + path, data=orjson.dumps(body)
             ) as response:
-                content = await response.read()
+                with self._transport(response.status):
+                    content = await response.read()
         if response.status != 200:
             raise failures.from_response(response.status, content, response.headers, self._where)
         with self._parsing("response"):
@@ -160,7 +161,7 @@ class OpenAICompatProvider(Provider):
             response = await self._client().post(self._base_url + path, data=orjson.dumps(body))
         try:
             if response.status != 200:
-                with self._transport():
+                with self._transport(response.status):
                     content = await response.read()
                 raise failures.from_response(
                     response.status, content, response.headers, self._where
@@ -177,7 +178,7 @@ class OpenAICompatProvider(Provider):
     async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
         """Parsed ``data`` payloads up to ``[DONE]``; raises if the stream stops short."""
         sse = SSEDecoder()
-        with self._transport():
+        with self._transport(response.status):
             async for line in _lines(response):
                 for data in sse.feed(line):
                     if data == "[DONE]":
@@ -188,11 +189,12 @@ class OpenAICompatProvider(Provider):
         raise failures.truncated(self._where)
 
     @contextmanager
-    def _transport(self) -> Iterator[None]:
+    def _transport(self, status: int | None = None) -> Iterator[None]:
+        """Maps transport errors; ``status`` once the upstream has begun its answer."""
         try:
             yield
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise failures.from_transport(exc, self._where) from exc
+            raise failures.from_transport(exc, self._where, status) from exc
 
     @contextmanager
     def _parsing(self, what: str) -> Iterator[None]:

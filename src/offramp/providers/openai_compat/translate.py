@@ -82,6 +82,7 @@ def chat_body(request: ChatRequest, model: str, dialect: Dialect, *, stream: boo
     response_format = _response_format(request.output)
     if response_format is not None:
         body["response_format"] = response_format
+    body.update(request.hints)
     return _finish(body, request.user, request.extra, stream)
 
 
