@@ -203,8 +203,14 @@ class EmbedRequest:
 @dataclass(frozen=True)
 class EmbedResult:
     """Vectors, one per input text, and the real token count. Local models L2-normalise
-    them; an upstream's vectors are passed on as it sent them."""
+    them; an upstream's vectors are passed on as it sent them.
+
+    ``windows`` says, per input, how many windows of the model's sequence limit were
+    encoded and pooled into its vector (1 for an input that fits one window); empty when
+    the provider does not say (an upstream API).
+    """
 
     model: str
     vectors: npt.NDArray[np.float32]
     prompt_tokens: int
+    windows: tuple[int, ...] = ()

@@ -154,7 +154,7 @@ def test_unenforceable_tool_schema_is_400(client: openai.OpenAI) -> None:
         ({"input": ""}, "input"),
         ({"input": []}, "input"),
         ({"input": "x", "dimensions": 1000}, "dimensions"),
-        ({"input": "word " * 400}, "input"),
+        ({"input": "word " * 8200}, "input"),
     ],
 )
 def test_bad_embedding_input_is_400(
