@@ -76,6 +76,7 @@ class Sampling:
     logit_bias: dict[int, float] = field(default_factory=dict)
     logprobs: bool = False
     top_logprobs: int = 0
+    repetition_guard: bool = True  # local models end an answer that loops (see notices)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,12 @@ class Choice:
     logprobs: tuple[TokenLogprob, ...] | None = None
 
 
+Notices = Mapping[str, str]
+"""What a model did to fit or end a request, for the caller to see, by name: e.g.
+``degenerate: stopped`` (an answer ended for repeating itself) or ``context-overflow``
+(old turns dropped to fit the context). The API sends each as ``x-offramp-<name>``."""
+
+
 @dataclass(frozen=True)
 class CompletionResult:
     """The whole answer to a chat or text completion request."""
@@ -169,6 +176,7 @@ class CompletionResult:
     model: str
     choices: tuple[Choice, ...]
     usage: Usage
+    notices: Notices = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,9 +192,10 @@ class ChoiceDelta:
 
 @dataclass(frozen=True)
 class StreamEnd:
-    """Closes a stream, carrying the real usage of the whole request."""
+    """Closes a stream, carrying the real usage of the whole request and its notices."""
 
     usage: Usage
+    notices: Notices = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,18 @@ from offramp.api.deps import runtime_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import CompletionRequestWire
 from offramp.api.responses import JSONResponse
-from offramp.api.routing_headers import cost_comment, routing_headers
+from offramp.api.routing_headers import (
+    cost_comment,
+    notice_comment,
+    notice_headers,
+    routing_headers,
+)
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.errors import UnsupportedParameter
 from offramp.providers.base import StreamItem
 from offramp.services import metered
 from offramp.services.accounting import Caller
-from offramp.types import ChoiceDelta, CompletionResult, TokenLogprob, Usage
+from offramp.types import ChoiceDelta, CompletionResult, Notices, TokenLogprob, Usage
 
 router = APIRouter()
 
@@ -48,16 +53,19 @@ async def create_completion(
             request, metered.stream_complete(runtime, caller, requests[0])
         )
         outcome = stream.outcome
+        frames = _StreamRenderer(base, include_usage)
         return await start_sse(
             request,
             stream.value,
-            _StreamRenderer(base, include_usage).render,
+            frames.render,
             routing_headers([outcome], started),
-            lambda: cost_comment(outcome),
+            lambda: cost_comment(outcome) + notice_comment(frames.notices),
         )
     routed = await until_disconnect(request, metered.complete(runtime, caller, requests))
     results = [r.value for r in routed]
     headers = routing_headers([r.outcome for r in routed], started, [r.usage for r in results])
+    for result in results:
+        headers.update(notice_headers(result.notices))
     return JSONResponse({**base, **_merge(results, requests[0].n)}, headers=headers)
 
 
@@ -96,6 +104,7 @@ class _StreamRenderer:
     def __init__(self, base: dict[str, Any], include_usage: bool):
         self._base = base
         self._include_usage = include_usage
+        self.notices: Notices = {}  # the stream's, known at its end
 
     def render(self, item: StreamItem) -> list[bytes]:
         if isinstance(item, ChoiceDelta):
@@ -106,6 +115,7 @@ class _StreamRenderer:
                 "finish_reason": item.finish_reason,
             }
             return [sse({**self._base, "choices": [choice]})]
+        self.notices = item.notices
         if self._include_usage:
             return [sse({**self._base, "choices": [], "usage": translate.usage(item.usage)})]
         return []

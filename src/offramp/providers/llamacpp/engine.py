@@ -17,6 +17,11 @@ layout). When the pool is full, idle slots' cached prefixes are dropped first; i
 is not enough the most recently admitted job is preempted: its cells are freed and it
 waits, sampler state intact, to be recomputed once another job finishes.
 A cancelled job leaves its slot before the next step.
+
+Slots share the engine's time fairly (see ``fairness``): a slot that has cost more time
+than the others (a slow grammar, a long prompt) sits out steps until they catch up, and
+while any slot is generating, a new prompt is computed at most ``prefill_chunk`` tokens
+per step, so a long prompt does not stall the others' tokens.
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ import codecs
 import ctypes
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from offramp.errors import InvalidRequest, OfframpError, ProviderError
+from offramp.providers.llamacpp.fairness import FairShare
 from offramp.providers.llamacpp.jobs import EngineStats, Failed, Finished, Job, emit
+from offramp.providers.llamacpp.repetition import RepetitionGuard
 from offramp.providers.llamacpp.sampling import Samplers
 from offramp.providers.llamacpp.stops import Piece, StopScanner
 
@@ -53,6 +61,7 @@ class _Running:
     generated: int = 0
     last_token: int = -1  # sampled, not yet decoded
     admitted: int = 0
+    guard: RepetitionGuard | None = None  # ends an answer stuck repeating itself
 
 
 @dataclass
@@ -94,6 +103,7 @@ class Engine:
         kv_type: str = "f16",
         kv_unified: bool = False,
         flash_attn: bool = False,
+        prefill_chunk: int = 128,
     ):
         import llama_cpp
         from llama_cpp import _internals as internals
@@ -152,6 +162,8 @@ class Engine:
         self._preempted: deque[_Running] = deque()
         self._kv_full = False  # set by a preemption, cleared when a job leaves
         self._admissions = 0
+        self._fair = FairShare()
+        self._prefill_chunk = max(1, prefill_chunk)
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
@@ -257,6 +269,7 @@ class Engine:
             self._admissions += 1
             run.admitted = self._admissions
             slot.running = run
+            self._fair.start(slot.seq_id)
         self._waiting.extendleft(reversed(deferred))
 
     def _prefix_pending(self, prompt: list[int]) -> bool:
@@ -293,6 +306,7 @@ class Engine:
             scanner=StopScanner(job.sampling.stop),
             decoder=codecs.getincrementaldecoder("utf-8")(errors="replace"),
             context=job.prompt,
+            guard=RepetitionGuard() if job.sampling.repetition_guard else None,
         )
 
     def _attach(self, slot: _Slot, context: list[int]) -> int:
@@ -332,12 +346,14 @@ class Engine:
             entries = self._plan_batch()
             if not entries:
                 return
+            started = time.perf_counter()
             code = self._decode(entries)
             if code == 0:
                 break
             if code != _NO_KV_SLOT:
                 raise ProviderError(f"llama_decode returned {code}")
             self._make_room()
+        self._charge_decode(entries, time.perf_counter() - started)
         self.stats.steps += 1
         for entry in entries:
             entry.slot.cached.extend(entry.tokens)
@@ -351,7 +367,15 @@ class Engine:
         for entry in entries:
             index += len(entry.tokens)
             if entry.sample:
+                started = time.perf_counter()
                 self._sample(entry.slot, index - 1)
+                self._fair.charge(entry.slot.seq_id, time.perf_counter() - started)
+
+    def _charge_decode(self, entries: list[_Entry], seconds: float) -> None:
+        """Share a decode's time between its slots by the tokens each put in the batch."""
+        total = sum(len(e.tokens) for e in entries)
+        for entry in entries:
+            self._fair.charge(entry.slot.seq_id, seconds * len(entry.tokens) / total)
 
     def _plan_batch(self) -> list[_Entry]:
         """This step's work: one token per generating slot, then prompt chunks that fit."""
@@ -361,6 +385,8 @@ class Engine:
             assert run is not None
             if run.job.cancelled.is_set():
                 self._release(slot)
+            elif not self._fair.may_run(slot.seq_id):
+                continue  # it has had more than its share of time: the others go first
             elif run.next_prompt >= len(run.context):
                 # a preempted job recomputes its completion one token per step, exactly as
                 # it first ran, so its results do not depend on having been preempted
@@ -370,11 +396,13 @@ class Engine:
                     _Entry(slot, [token], len(slot.cached), sample=not replaying, prompt=False)
                 )
         budget = self.n_batch - len(entries)
+        if entries:  # others are generating: their next tokens must not wait on a long prompt
+            budget = min(budget, self._prefill_chunk)
         for slot in sorted(self._active(), key=lambda s: s.running.admitted if s.running else 0):
             run = slot.running
             assert run is not None
             remaining = len(run.context) - run.next_prompt
-            if remaining <= 0 or budget <= 0:
+            if remaining <= 0 or budget <= 0 or not self._fair.may_run(slot.seq_id):
                 continue
             take = min(remaining, budget, self.n_batch - run.next_prompt % self.n_batch)
             chunk = run.context[run.next_prompt : run.next_prompt + take]
@@ -419,6 +447,7 @@ class Engine:
             run.replay = victim.cached[len(run.context) :] + run.replay
         run.next_prompt = 0
         victim.running = None
+        self._fair.stop(victim.seq_id)
         self._lib.llama_memory_seq_rm(self._memory, victim.seq_id, 0, -1)
         victim.cached.clear()
         self._preempted.appendleft(run)
@@ -455,9 +484,19 @@ class Engine:
             self._finish(slot, "stop", flush=False)
         elif run.generated >= job.max_tokens:
             self._finish(slot, "length", flush=True)
+        elif run.guard is not None and run.guard.feed(token):
+            self._finish(slot, "length", flush=True, degenerate=True)
 
-    def _finish(self, slot: _Slot, reason: Literal["stop", "length"], *, flush: bool) -> None:
-        """End the slot's job; ``flush`` emits text held back for a possible stop string."""
+    def _finish(
+        self,
+        slot: _Slot,
+        reason: Literal["stop", "length"],
+        *,
+        flush: bool,
+        degenerate: bool = False,
+    ) -> None:
+        """End the slot's job; ``flush`` emits text held back for a possible stop string;
+        ``degenerate``: ended by the repetition guard."""
         run = slot.running
         assert run is not None
         if flush:
@@ -466,13 +505,14 @@ class Engine:
             tail = run.decoder.decode(b"", final=True)
             if tail:
                 emit(run.job, Piece(tail))
-        emit(run.job, Finished(reason, len(run.job.prompt), run.generated))
+        emit(run.job, Finished(reason, len(run.job.prompt), run.generated, degenerate))
         self._release(slot)
 
     def _release(self, slot: _Slot) -> None:
         if slot.running is not None:
             slot.running.sampler.close()
         slot.running = None
+        self._fair.stop(slot.seq_id)
         self._kv_full = False  # a job left: a preempted one may fit now
 
     def _fail_all(self, error: OfframpError) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from offramp.errors import ContextLengthExceeded, InvalidRequest, UnsupportedParameter
+from offramp.errors import InvalidRequest, UnsupportedParameter
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider, StreamItem
+from offramp.providers.llamacpp import context_fit
 from offramp.providers.llamacpp import tools as tool_calls
 from offramp.providers.llamacpp.chat_format import ChatFormatter
 from offramp.providers.llamacpp.engine import Engine
@@ -50,6 +51,7 @@ class _Plan:
     tool_choice: ToolChoice
     tools_active: bool
     echo: str = ""
+    notices: Mapping[str, str] = field(default_factory=dict)  # from fitting the context
 
 
 class LlamaCppProvider(Provider):
@@ -58,7 +60,8 @@ class LlamaCppProvider(Provider):
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings):
         options = spec.options
         self._spec = spec
-        self._default_max_tokens = settings.default_max_tokens
+        self._default_max_tokens = _output_cap(options, settings.default_max_tokens)
+        self._overflow = context_fit.overflow_option(options.get("context_overflow", "error"))
         self._stream_interval = settings.stream_interval_ms / 1000
         n_gpu_layers = int(options.get("n_gpu_layers", settings.n_gpu_layers))
         self.engine = Engine(
@@ -73,6 +76,7 @@ class LlamaCppProvider(Provider):
             kv_type=self._kv_type(options.get("kv_type", "f16")),
             kv_unified=bool(options.get("kv_unified", False)),
             flash_attn=bool(options.get("flash_attn", False)),
+            prefill_chunk=int(options.get("prefill_chunk", 128)),
         )
         meta = self.engine.metadata()
         self._formatter = ChatFormatter(
@@ -136,14 +140,23 @@ class LlamaCppProvider(Provider):
     def _plan_chat(self, request: ChatRequest) -> _Plan:
         tools_active = bool(request.tools) and request.tool_choice.mode != "none"
         grammar = self._chat_grammar(request, tools_active)
-        prompt: list[int] = []
-        for segment in self._formatter.render(request):
-            prompt += self.engine.tokenize(
-                segment.text,
-                add_special=self._add_bos and not prompt,
-                parse_special=segment.control,
+        prompt = self._chat_prompt(request)
+        notices: dict[str, str] = {}
+        room = context_fit.answer_room(
+            request.sampling.max_tokens, self._default_max_tokens, self._spec.context_length
+        )
+        if self._overflow != "error" and len(prompt) + room > self._spec.context_length:
+            fitted = context_fit.fit(
+                request.messages,
+                self._overflow,
+                lambda messages: self._fits(replace(request, messages=messages), room),
             )
-        return self._plan(
+            if fitted is not None:
+                request = replace(request, messages=fitted.messages)
+                prompt = self._chat_prompt(request)
+                notices["context-overflow"] = fitted.notice(self._overflow)
+        chars = sum(len(m.content or "") for m in request.messages)
+        plan = self._plan(
             prompt,
             request.sampling,
             request.n,
@@ -151,7 +164,22 @@ class LlamaCppProvider(Provider):
             request.tool_choice,
             tools_active,
             "messages",
+            openai_tokens=context_fit.openai_estimate(chars, len(request.messages)),
         )
+        return replace(plan, notices=notices)
+
+    def _chat_prompt(self, request: ChatRequest) -> list[int]:
+        prompt: list[int] = []
+        for segment in self._formatter.render(request):
+            prompt += self.engine.tokenize(
+                segment.text,
+                add_special=self._add_bos and not prompt,
+                parse_special=segment.control,
+            )
+        return prompt
+
+    def _fits(self, request: ChatRequest, room: int) -> bool:
+        return len(self._chat_prompt(request)) + room <= self._spec.context_length
 
     def _plan_completion(self, request: CompletionRequest) -> _Plan:
         prompt = self.engine.tokenize(
@@ -166,6 +194,7 @@ class LlamaCppProvider(Provider):
             False,
             "prompt",
             echo=request.prompt if request.echo else "",
+            openai_tokens=context_fit.openai_estimate(len(request.prompt), 0),
         )
 
     def _chat_grammar(self, request: ChatRequest, tools_active: bool) -> Grammar | None:
@@ -196,19 +225,12 @@ class LlamaCppProvider(Provider):
         tools_active: bool,
         param: str,
         echo: str = "",
+        openai_tokens: int = 0,
     ) -> _Plan:
         n_ctx = self._spec.context_length
         asked = sampling.max_tokens
         if len(prompt) + (asked or 1) > n_ctx:
-            if asked is None:
-                detail = f"{len(prompt)} in the {param}"
-            else:
-                detail = f"{len(prompt) + asked} tokens ({len(prompt)} in the {param}, {asked} in the completion)"
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {n_ctx} tokens. However, you "
-                f"requested {detail}. Please reduce the length of the {param} or completion.",
-                param=param,
-            )
+            raise context_fit.too_long(n_ctx, len(prompt), asked, param, openai_tokens)
         max_tokens = asked or min(n_ctx - len(prompt), self._default_max_tokens or n_ctx)
         if sampling.top_logprobs > MAX_TOP_LOGPROBS:
             raise UnsupportedParameter(
@@ -274,11 +296,13 @@ class LlamaCppProvider(Provider):
             lps = tuple(logprobs[i]) if plan.sampling.logprobs else None
             choices.append(Choice(i, content, reason, calls, lps))
         usage = Usage(len(plan.prompt), sum(f.completion_tokens for f in finished.values()))
-        return CompletionResult(model=model, choices=tuple(choices), usage=usage)
+        notices = _notices(plan, finished.values())
+        return CompletionResult(model, tuple(choices), usage, notices)
 
     async def _stream(self, plan: _Plan) -> AsyncIterator[StreamItem]:
         gates = [tool_calls.ContentGate(plan.tool_choice, plan.tools_active) for _ in range(plan.n)]
         completion_tokens = 0
+        ends: list[Finished] = []
         if plan.echo:
             for i in range(plan.n):
                 yield ChoiceDelta(i, plan.echo)
@@ -289,9 +313,10 @@ class LlamaCppProvider(Provider):
                 if released or lps:
                     yield ChoiceDelta(index, released, logprobs=lps)
                 if finished is not None:
+                    ends.append(finished)
                     completion_tokens += finished.completion_tokens
                     yield self._final_delta(index, gate, plan, finished)
-        yield StreamEnd(Usage(len(plan.prompt), completion_tokens))
+        yield StreamEnd(Usage(len(plan.prompt), completion_tokens), _notices(plan, ends))
 
     def _final_delta(
         self, index: int, gate: tool_calls.ContentGate, plan: _Plan, event: Finished
@@ -347,6 +372,27 @@ def _merge(
             flush(event)
     flush()
     return out
+
+
+def _output_cap(options: Mapping[str, object], setting: int | None) -> int | None:
+    """Generated tokens when a request names none: the lower of the model's
+    ``max_output_tokens`` option and the ``default_max_tokens`` setting, when set."""
+    value = options.get("max_output_tokens")
+    if value is None:
+        return setting
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidRequest(
+            f"max_output_tokens must be a positive integer, got {value!r}", param="config"
+        )
+    return min(value, setting) if setting else value
+
+
+def _notices(plan: _Plan, ends: Iterable[Finished]) -> dict[str, str]:
+    """What the caller is told about this answer beyond its text (see types.Notices)."""
+    notices = dict(plan.notices)
+    if any(f.degenerate for f in ends):
+        notices["degenerate"] = "stopped"
+    return notices
 
 
 def _default_parallel(n_gpu_layers: int) -> int:
