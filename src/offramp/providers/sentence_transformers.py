@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +42,7 @@ class SentenceTransformersProvider(Provider):
             )
         except Exception as exc:
             raise ProviderError(f"cannot load embedding model from {path}: {exc}") from exc
+        tokenizer: Any = self._model.tokenizer
         window = min(spec.context_length, int(self._model.max_seq_length or 10**9))
         self._model.max_seq_length = window
         self._windower = Windower(
@@ -58,6 +60,8 @@ class SentenceTransformersProvider(Provider):
             embeddings=True,
             context_length=self._windower.max_input_tokens,
             embedding_dimensions=dims,
+            tokenizer=f"{type(tokenizer).__name__}, {len(tokenizer)} tokens",
+            embedding_window=window,
         )
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:

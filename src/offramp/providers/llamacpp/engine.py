@@ -39,6 +39,7 @@ from offramp.errors import InvalidRequest, OfframpError, ProviderError
 from offramp.providers.llamacpp.fairness import FairShare
 from offramp.providers.llamacpp.jobs import EngineStats, Failed, Finished, Job, emit
 from offramp.providers.llamacpp.repetition import RepetitionGuard
+from offramp.providers.llamacpp.rope import RopeScaling
 from offramp.providers.llamacpp.sampling import Samplers
 from offramp.providers.llamacpp.stops import Piece, StopScanner
 
@@ -104,6 +105,7 @@ class Engine:
         kv_unified: bool = False,
         flash_attn: bool = False,
         prefill_chunk: int = 128,
+        rope: RopeScaling | None = None,
     ):
         import llama_cpp
         from llama_cpp import _internals as internals
@@ -143,6 +145,8 @@ class Engine:
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         cparams.no_perf = True
+        if rope is not None:
+            rope.apply(cparams)
         self._ctx = internals.LlamaContext(model=self._model, params=cparams, verbose=False)
         self._memory = llama_cpp.llama_get_memory(self._ctx.ctx)
         self._batch = internals.LlamaBatch(

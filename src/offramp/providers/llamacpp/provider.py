@@ -18,6 +18,7 @@ from offramp.providers.llamacpp.engine import Engine
 from offramp.providers.llamacpp.grammar import JSON_OBJECT_GBNF, check_enforceable, schema_to_gbnf
 from offramp.providers.llamacpp.jobs import Event, Failed, Finished, Job
 from offramp.providers.llamacpp.mailbox import Mailbox
+from offramp.providers.llamacpp.rope import RopeScaling
 from offramp.providers.llamacpp.sampling import Grammar
 from offramp.providers.llamacpp.stops import Piece
 from offramp.settings import Settings
@@ -77,6 +78,7 @@ class LlamaCppProvider(Provider):
             kv_unified=bool(options.get("kv_unified", False)),
             flash_attn=bool(options.get("flash_attn", False)),
             prefill_chunk=int(options.get("prefill_chunk", 128)),
+            rope=RopeScaling.from_option(options.get("rope_scaling")),
         )
         meta = self.engine.metadata()
         self._formatter = ChatFormatter(
@@ -94,6 +96,7 @@ class LlamaCppProvider(Provider):
             max_top_logprobs=MAX_TOP_LOGPROBS,
             context_length=spec.context_length,
             concurrency=self.engine.n_slots,
+            tokenizer=_tokenizer_name(meta, self.engine.n_vocab),
         )
 
     @staticmethod
@@ -372,6 +375,14 @@ def _merge(
             flush(event)
     flush()
     return out
+
+
+def _tokenizer_name(meta: dict[str, str], n_vocab: int) -> str:
+    """The GGUF's tokenizer, e.g. ``gpt2 BPE (smollm), 49152 tokens``."""
+    kind = meta.get("tokenizer.ggml.model", "unknown")
+    pre = meta.get("tokenizer.ggml.pre")
+    label = {"gpt2": "gpt2 BPE", "llama": "SentencePiece"}.get(kind, kind)
+    return f"{label}{f' ({pre})' if pre else ''}, {n_vocab} tokens"
 
 
 def _output_cap(options: Mapping[str, object], setting: int | None) -> int | None:
