@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from offramp.errors import InvalidRequest, OfframpError, ProviderError
-from offramp.providers.llamacpp.fairness import FairShare
+from offramp.providers.llamacpp.fairness import DEFAULT_SLACK_S, FairShare
 from offramp.providers.llamacpp.jobs import EngineStats, Failed, Finished, Job, emit
 from offramp.providers.llamacpp.repetition import RepetitionGuard
 from offramp.providers.llamacpp.rope import RopeScaling
@@ -105,6 +105,7 @@ class Engine:
         kv_unified: bool = False,
         flash_attn: bool = False,
         prefill_chunk: int = 128,
+        fair_slack_s: float = DEFAULT_SLACK_S,
         rope: RopeScaling | None = None,
     ):
         import llama_cpp
@@ -166,7 +167,7 @@ class Engine:
         self._preempted: deque[_Running] = deque()
         self._kv_full = False  # set by a preemption, cleared when a job leaves
         self._admissions = 0
-        self._fair = FairShare()
+        self._fair = FairShare(fair_slack_s)
         self._prefill_chunk = max(1, prefill_chunk)
         self._cond = threading.Condition()
         self._closed = False

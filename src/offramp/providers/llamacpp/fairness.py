@@ -12,6 +12,9 @@ requests each get at least about half the engine, whatever one of them costs per
 A slot that starts starts level with the least-served running slot, so a newcomer
 neither owes the time the others used before it came nor is owed it.
 
+``slack`` is the model option ``fair_slack_ms`` (default 20 ms); a very large value turns
+the fair shares off (every slot runs every step), as a benchmark does to compare.
+
 Sitting out a step changes nothing in a sequence's results: its tokens, positions and
 sampler state wait unchanged for the next step it takes part in.
 """
