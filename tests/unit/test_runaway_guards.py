@@ -58,6 +58,9 @@ def test_fair_share_lets_the_least_served_slot_run() -> None:
     assert fair.may_run(0)
     fair.start(2)  # a newcomer starts level with the least served, owing nothing
     assert fair.may_run(2) and fair.may_run(1)
+    fair.charge(1, 0.5)
+    fair.level(2)  # computing its prompt: kept level with the least-served other slot
+    assert fair.may_run(2) and fair.may_run(0)
     fair.stop(0)
     fair.stop(1)
     assert fair.may_run(2) and fair.may_run(7)  # an unknown slot is never held back

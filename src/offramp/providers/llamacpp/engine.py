@@ -372,15 +372,19 @@ class Engine:
         for entry in entries:
             index += len(entry.tokens)
             if entry.sample:
-                started = time.perf_counter()
+                started = time.thread_time()  # CPU time: a busy machine does not skew it
                 self._sample(entry.slot, index - 1)
-                self._fair.charge(entry.slot.seq_id, time.perf_counter() - started)
+                self._fair.charge(entry.slot.seq_id, time.thread_time() - started)
 
     def _charge_decode(self, entries: list[_Entry], seconds: float) -> None:
-        """Share a decode's time between its slots by the tokens each put in the batch."""
-        total = sum(len(e.tokens) for e in entries)
+        """Share a decode's time equally between the generating slots in it (prompt
+        chunks are bounded by ``prefill_chunk`` instead)."""
+        generating = [e for e in entries if not e.prompt]
         for entry in entries:
-            self._fair.charge(entry.slot.seq_id, seconds * len(entry.tokens) / total)
+            if entry.prompt:
+                self._fair.level(entry.slot.seq_id)
+            else:
+                self._fair.charge(entry.slot.seq_id, seconds / len(generating))
 
     def _plan_batch(self) -> list[_Entry]:
         """This step's work: one token per generating slot, then prompt chunks that fit."""

@@ -1,18 +1,21 @@
 """Fair shares of the engine's time between running slots.
 
 Every step decodes the running slots together and then samples each one, so one slow
-slot (a grammar that takes a long time per token, a long prompt computed in big chunks)
-slows every step and thereby every other request. The engine therefore counts the time
-each slot costs: its sampling time, and its share of the decode (in proportion to the
-tokens it put in the batch). A slot takes part in a step only while its count is no more
-than ``slack`` seconds ahead of the least-served running slot; one that is ahead sits
-out steps until the others have had as much time. A request alone runs every step; two
-requests each get at least about half the engine, whatever one of them costs per token.
+slot (a grammar that takes a long time per token) slows every step and thereby every
+other request. The engine therefore counts the time each generating slot costs: its
+sampling time (CPU time of the engine thread, so a busy machine does not skew it), and an
+equal share of each decode it takes part in. A slot takes part in a step only while its
+count is no more than ``slack`` seconds ahead of the least-served running slot; one that
+is ahead sits out steps until the others have had as much time. A request alone runs
+every step; two requests each get at least about half the engine, whatever one of them
+costs per token. (Long prompts are bounded another way: while others generate, a prompt
+is computed at most ``prefill_chunk`` tokens per step, see the engine.)
 
-A slot that starts starts level with the least-served running slot, so a newcomer
-neither owes the time the others used before it came nor is owed it.
+A slot that starts starts level with the least-served running slot, and is kept level
+while it computes its prompt, so a newcomer neither owes the time the others used before
+it generated nor is owed it.
 
-``slack`` is the model option ``fair_slack_ms`` (default 20 ms); a very large value turns
+``slack`` is the model option ``fair_slack_ms`` (default 50 ms); a very large value turns
 the fair shares off (every slot runs every step), as a benchmark does to compare.
 
 Sitting out a step changes nothing in a sequence's results: its tokens, positions and
@@ -21,7 +24,7 @@ sampler state wait unchanged for the next step it takes part in.
 
 from __future__ import annotations
 
-DEFAULT_SLACK_S = 0.02
+DEFAULT_SLACK_S = 0.05
 
 
 class FairShare:
@@ -34,6 +37,13 @@ class FairShare:
     def start(self, seq_id: int) -> None:
         """A slot began a job: level with the least-served running slot."""
         self._used[seq_id] = min(self._used.values(), default=0.0)
+
+    def level(self, seq_id: int) -> None:
+        """Bring a slot still computing its prompt level with the least-served other slot,
+        so it is owed nothing for the steps its prompt took when it starts generating."""
+        others = [v for k, v in self._used.items() if k != seq_id]
+        if seq_id in self._used and others:
+            self._used[seq_id] = max(self._used[seq_id], min(others))
 
     def stop(self, seq_id: int) -> None:
         """A slot's job ended (finished, failed, cancelled or preempted)."""

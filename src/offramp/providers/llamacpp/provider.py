@@ -78,7 +78,7 @@ class LlamaCppProvider(Provider):
             kv_unified=bool(options.get("kv_unified", False)),
             flash_attn=bool(options.get("flash_attn", False)),
             prefill_chunk=int(options.get("prefill_chunk", 128)),
-            fair_slack_s=float(options.get("fair_slack_ms", 20)) / 1000,
+            fair_slack_s=float(options.get("fair_slack_ms", 50)) / 1000,
             rope=RopeScaling.from_option(options.get("rope_scaling")),
         )
         meta = self.engine.metadata()
