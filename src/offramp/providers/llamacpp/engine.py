@@ -18,10 +18,10 @@ is not enough the most recently admitted job is preempted: its cells are freed a
 waits, sampler state intact, to be recomputed once another job finishes.
 A cancelled job leaves its slot before the next step.
 
-Slots share the engine's time fairly (see ``fairness``): a slot that has cost more time
-than the others (a slow grammar, a long prompt) sits out steps until they catch up, and
-while any slot is generating, a new prompt is computed at most ``prefill_chunk`` tokens
-per step, so a long prompt does not stall the others' tokens.
+Slots share the engine's time fairly (see ``fairness``): a generating slot that has cost
+more time than the others (a slow grammar) sits out steps until they catch up, and while
+any slot is generating, a new prompt is computed at most ``prefill_chunk`` tokens per
+step, so a long prompt does not stall the others' tokens either.
 """
 
 from __future__ import annotations
