@@ -1,12 +1,12 @@
 """A plain request's speed beside a slow one: fair shares of engine time on vs off.
 
-    python -m bench.fairness [--tokens 64] [--reps 2]
+    python -m bench.fairness [--tokens 64] [--reps 1]
 
-One ``offramp serve`` per setting (the default config; "off" sets ``fair_slack_ms`` so high
+One ``offramp serve`` per setting (the default config, response cache off; "off" sets ``fair_slack_ms`` so high
 that every slot runs every step, and ``prefill_chunk`` to a whole batch), official SDK. For
 each setting: a plain greedy request of ``--tokens`` tokens alone, then the same request
 started while a slow one runs: (a) a function-calling request with ``tools``,
-``tool_choice: auto`` and no ``max_tokens``, (b) a request with a 3,000-token prompt.
+``tool_choice: auto`` and no ``max_tokens``, (b) a request with a 1,200-token prompt.
 Prints the plain request's tokens/s alone and beside each, and how long (a) took.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -40,7 +41,7 @@ WEATHER: Any = {
     },
 }
 LONG_PROMPT = "Summarise the following notes.\n" + " ".join(
-    f"Note {i}: the committee reviewed item {i} and deferred it." for i in range(250)
+    f"Note {i}: the committee reviewed item {i} and deferred it." for i in range(80)
 )
 
 
@@ -111,10 +112,11 @@ async def _run(base_url: str, tokens: int, reps: int) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=1)
     args = parser.parse_args()
+    os.environ["OFFRAMP_CACHE"] = "false"  # the same request again must be generated again
     print(
-        "| fair shares | plain alone | beside tools, no max_tokens | beside 3k prompt | tools request took |"
+        "| fair shares | plain alone | beside tools, no max_tokens | beside 1.2k prompt | tools request took |"
     )
     print("|---|---|---|---|---|")
     for fair in (True, False):

@@ -18,10 +18,10 @@ is not enough the most recently admitted job is preempted: its cells are freed a
 waits, sampler state intact, to be recomputed once another job finishes.
 A cancelled job leaves its slot before the next step.
 
-Slots share the engine's time fairly (see ``fairness``): a generating slot that has cost
-more time than the others (a slow grammar) sits out steps until they catch up, and while
-any slot is generating, a new prompt is computed at most ``prefill_chunk`` tokens per
-step, so a long prompt does not stall the others' tokens either.
+Slots share the engine's time fairly (see ``fairness``): a slot that has cost more time
+than the others (a slow grammar, a long prompt) sits out steps until they catch up, and
+while any slot is generating, a new prompt is computed at most ``prefill_chunk`` tokens
+per step, so no single step stalls the others' tokens for long.
 """
 
 from __future__ import annotations
@@ -377,14 +377,23 @@ class Engine:
                 self._fair.charge(entry.slot.seq_id, time.thread_time() - started)
 
     def _charge_decode(self, entries: list[_Entry], seconds: float) -> None:
-        """Share a decode's time equally between the generating slots in it (prompt
-        chunks are bounded by ``prefill_chunk`` instead)."""
-        generating = [e for e in entries if not e.prompt]
+        """Share a decode's time between its slots by tokens: one for each generating
+        slot, and a prompt chunk's tokens beyond the first ``prefill_chunk`` of its prompt
+        (a short prompt costs the others one slower step; a long one pays its way)."""
+        shares = []
         for entry in entries:
             if entry.prompt:
+                run = entry.slot.running
+                done = run.next_prompt if run is not None else 0
+                free = max(0, self._prefill_chunk - done)
+                shares.append(max(0, len(entry.tokens) - free))
                 self._fair.level(entry.slot.seq_id)
             else:
-                self._fair.charge(entry.slot.seq_id, seconds / len(generating))
+                shares.append(1)
+        total = sum(shares)
+        for entry, share in zip(entries, shares, strict=True):
+            if share:
+                self._fair.charge(entry.slot.seq_id, seconds * share / total)
 
     def _plan_batch(self) -> list[_Entry]:
         """This step's work: one token per generating slot, then prompt chunks that fit."""

@@ -1,15 +1,16 @@
 """Fair shares of the engine's time between running slots.
 
 Every step decodes the running slots together and then samples each one, so one slow
-slot (a grammar that takes a long time per token) slows every step and thereby every
-other request. The engine therefore counts the time each generating slot costs: its
-sampling time (CPU time of the engine thread, so a busy machine does not skew it), and an
-equal share of each decode it takes part in. A slot takes part in a step only while its
+slot (a grammar that takes a long time per token, a long prompt computed beside the
+others' next tokens) slows every step and thereby every other request. The engine
+therefore counts the time each slot costs: its sampling time (CPU time of the engine
+thread, so a busy machine does not skew it), and its share of each decode by tokens (one
+per generating slot; a prompt's tokens beyond its first ``prefill_chunk`` ones, so a short
+prompt joins at the cost of one slower step). A slot takes part in a step only while its
 count is no more than ``slack`` seconds ahead of the least-served running slot; one that
 is ahead sits out steps until the others have had as much time. A request alone runs
 every step; two requests each get at least about half the engine, whatever one of them
-costs per token. (Long prompts are bounded another way: while others generate, a prompt
-is computed at most ``prefill_chunk`` tokens per step, see the engine.)
+costs per token.
 
 A slot that starts starts level with the least-served running slot, and is kept level
 while it computes its prompt, so a newcomer neither owes the time the others used before
