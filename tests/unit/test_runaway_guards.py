@@ -10,7 +10,7 @@ import pytest
 
 from offramp.errors import InvalidRequest
 from offramp.providers.llamacpp import context_fit
-from offramp.providers.llamacpp.fairness import FairShare
+from offramp.providers.llamacpp.fairness import FairShare, PrefillPacer
 from offramp.providers.llamacpp.provider import _output_cap
 from offramp.providers.llamacpp.repetition import RepetitionGuard
 from offramp.types import Message
@@ -132,3 +132,18 @@ def test_the_context_error_says_by_how_much_in_both_tokenizers() -> None:
     assert "9100 tokens (9000 in the messages, 100 in the completion): 908 too many" in str(error)
     assert "about 7000 tokens" in str(error)
     assert context_fit.openai_estimate(400, 2) == 100 + 9
+
+
+def test_prefill_pacer_sizes_prompt_chunks_to_about_one_ordinary_step() -> None:
+    pacer = PrefillPacer(cap=128)
+    assert pacer.chunk() == 16  # nothing measured yet
+    pacer.observe(0.5, 512, 0)  # a prompt alone teaches nothing about the others' steps
+    assert pacer.chunk() == 16
+    for _ in range(20):
+        pacer.observe(0.020, 0, 2)  # an ordinary step: 20 ms
+        pacer.observe(0.020 + 16 * 0.004, 16, 2)  # each prompt token adds 4 ms
+    assert pacer.chunk() == 5  # 20 ms / 4 ms
+    fast = PrefillPacer(cap=128)
+    fast.observe(0.010, 0, 1)
+    fast.observe(0.011, 16, 1)  # prompt tokens nearly free (a GPU): up to the cap
+    assert fast.chunk() == 128

@@ -18,10 +18,10 @@ is not enough the most recently admitted job is preempted: its cells are freed a
 waits, sampler state intact, to be recomputed once another job finishes.
 A cancelled job leaves its slot before the next step.
 
-Slots share the engine's time fairly (see ``fairness``): a slot that has cost more time
-than the others (a slow grammar, a long prompt) sits out steps until they catch up, and
-while any slot is generating, a new prompt is computed at most ``prefill_chunk`` tokens
-per step, so no single step stalls the others' tokens for long.
+Slots share the engine's time fairly (see ``fairness``): a generating slot that has cost
+more time than the others (a slow grammar) sits out steps until they catch up, and while
+any slot is generating, a new prompt is computed in chunks that cost about one ordinary
+step (at most ``prefill_chunk`` tokens), so a long prompt does not stall the others.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from offramp.errors import InvalidRequest, OfframpError, ProviderError
-from offramp.providers.llamacpp.fairness import DEFAULT_SLACK_S, FairShare
+from offramp.providers.llamacpp.fairness import DEFAULT_SLACK_S, FairShare, PrefillPacer
 from offramp.providers.llamacpp.jobs import EngineStats, Failed, Finished, Job, emit
 from offramp.providers.llamacpp.repetition import RepetitionGuard
 from offramp.providers.llamacpp.rope import RopeScaling
@@ -168,7 +168,7 @@ class Engine:
         self._kv_full = False  # set by a preemption, cleared when a job leaves
         self._admissions = 0
         self._fair = FairShare(fair_slack_s)
-        self._prefill_chunk = max(1, prefill_chunk)
+        self._pacer = PrefillPacer(max(1, prefill_chunk))
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
@@ -377,23 +377,16 @@ class Engine:
                 self._fair.charge(entry.slot.seq_id, time.thread_time() - started)
 
     def _charge_decode(self, entries: list[_Entry], seconds: float) -> None:
-        """Share a decode's time between its slots by tokens: one for each generating
-        slot, and a prompt chunk's tokens beyond the first ``prefill_chunk`` of its prompt
-        (a short prompt costs the others one slower step; a long one pays its way)."""
-        shares = []
+        """Share a decode's time equally between the generating slots in it; prompts
+        computed beside them are paced instead (see ``PrefillPacer``)."""
+        generating = [e for e in entries if not e.prompt]
+        prompt_tokens = sum(len(e.tokens) for e in entries if e.prompt)
+        self._pacer.observe(seconds, prompt_tokens, len(generating))
         for entry in entries:
             if entry.prompt:
-                run = entry.slot.running
-                done = run.next_prompt if run is not None else 0
-                free = max(0, self._prefill_chunk - done)
-                shares.append(max(0, len(entry.tokens) - free))
                 self._fair.level(entry.slot.seq_id)
             else:
-                shares.append(1)
-        total = sum(shares)
-        for entry, share in zip(entries, shares, strict=True):
-            if share:
-                self._fair.charge(entry.slot.seq_id, seconds * share / total)
+                self._fair.charge(entry.slot.seq_id, seconds / len(generating))
 
     def _plan_batch(self) -> list[_Entry]:
         """This step's work: one token per generating slot, then prompt chunks that fit."""
@@ -415,7 +408,7 @@ class Engine:
                 )
         budget = self.n_batch - len(entries)
         if entries:  # others are generating: their next tokens must not wait on a long prompt
-            budget = min(budget, self._prefill_chunk)
+            budget = min(budget, self._pacer.chunk())
         for slot in sorted(self._active(), key=lambda s: s.running.admitted if s.running else 0):
             run = slot.running
             assert run is not None
