@@ -1,11 +1,11 @@
 """A plain request's speed beside a slow one: fair shares of engine time on vs off.
 
-    python -m bench.fairness [--tokens 64] [--reps 1]
+    python -m bench.fairness [--tokens 96] [--reps 1]
 
-One ``offramp serve`` per setting (the default config, response cache off; "off" sets ``fair_slack_ms`` so high
-that every slot runs every step, and ``prefill_chunk`` to a whole batch), official SDK. For
-each setting: a plain greedy request of ``--tokens`` tokens alone, then the same request
-started while a slow one runs: (a) a function-calling request with ``tools``,
+One ``offramp serve`` per setting (the default config, response cache off; "off" sets
+``fair_slack_ms`` so high that every slot runs every step, and ``prefill_chunk`` to a whole
+batch), official SDK. For each setting: a plain greedy request of ``--tokens`` tokens alone,
+then the same request with a slow one arriving 0.3 s after it: (a) a function-calling request with ``tools``,
 ``tool_choice: auto`` and no ``max_tokens``, (b) a request with a 1,200-token prompt.
 Prints the plain request's tokens/s alone and beside each, and how long (a) took.
 """
@@ -100,10 +100,10 @@ async def _run(base_url: str, tokens: int, reps: int) -> dict[str, list[float]]:
         for _ in range(reps):
             out["alone"].append(await _plain(client, tokens))
             for name, slow in (("beside tools", _tools), ("beside long", _long)):
-                task = asyncio.create_task(slow(client))
-                await asyncio.sleep(0.2)
-                out[name].append(await _plain(client, tokens))
-                took = await task
+                plain = asyncio.create_task(_plain(client, tokens))
+                await asyncio.sleep(0.3)  # the plain request is generating when the slow one comes
+                took = await slow(client)
+                out[name].append(await plain)
                 if name == "beside tools":
                     out["tools s"].append(took)
     return out
@@ -111,7 +111,7 @@ async def _run(base_url: str, tokens: int, reps: int) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--reps", type=int, default=1)
     args = parser.parse_args()
     os.environ["OFFRAMP_CACHE"] = "false"  # the same request again must be generated again

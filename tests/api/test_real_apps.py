@@ -156,12 +156,12 @@ async def _plain_rate(client: openai.AsyncOpenAI) -> float:
     reply = await client.chat.completions.create(
         model=CHAT,
         messages=PLAIN,  # type: ignore[arg-type]
-        max_tokens=48,
+        max_tokens=96,
         temperature=0,
         extra_body={"offramp": {"repetition_guard": False}},
     )
-    assert reply.usage is not None and reply.usage.completion_tokens == 48
-    return 48 / (time.perf_counter() - started)
+    assert reply.usage is not None and reply.usage.completion_tokens == 96
+    return 96 / (time.perf_counter() - started)
 
 
 async def _tool_script(client: openai.AsyncOpenAI) -> tuple[float, str]:
@@ -183,11 +183,10 @@ def test_tool_script_without_max_tokens_finishes_and_leaves_others_their_speed(
 ) -> None:
     async def pair() -> tuple[float, float, float, str]:
         solo = await _plain_rate(async_client)
-        tool = asyncio.create_task(_tool_script(async_client))
-        await asyncio.sleep(0.2)  # the script's request is in the engine first
-        beside = await _plain_rate(async_client)
-        took, finish = await tool
-        return solo, beside, took, finish
+        plain = asyncio.create_task(_plain_rate(async_client))
+        await asyncio.sleep(0.3)  # the plain request is generating when the script starts
+        took, finish = await _tool_script(async_client)
+        return solo, await plain, took, finish
 
     solo, beside, took, finish = asyncio.run(pair())
     if beside < solo / 2:  # a busy machine can slow one run: measure the pair once more
