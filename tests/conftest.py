@@ -25,7 +25,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     models_dir: Path = tmp_path_factory.mktemp("models")
     ledger = tmp_path_factory.mktemp("ledger") / "ledger.db"
     # The engine suites measure generation itself; the cache has its own tests.
-    return load_settings(models_dir=models_dir, n_threads=2, ledger_path=ledger, cache=False)
+    # OFFRAMP_TEST_THREADS=1 on a machine whose cores are busy with other work: llama.cpp's
+    # threads wait for each other by spinning, which collapses when a core is taken away.
+    threads = int(os.environ.get("OFFRAMP_TEST_THREADS", "2"))
+    return load_settings(models_dir=models_dir, n_threads=threads, ledger_path=ledger, cache=False)
 
 
 @pytest.fixture(scope="session")

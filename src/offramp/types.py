@@ -77,6 +77,7 @@ class Sampling:
     logit_bias: dict[int, float] = field(default_factory=dict)
     logprobs: bool = False
     top_logprobs: int = 0
+    repetition_guard: bool = True  # local models end an answer that loops (see notices)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,12 @@ class Choice:
     logprobs: tuple[TokenLogprob, ...] | None = None
 
 
+Notices = Mapping[str, str]
+"""What a model did to fit or end a request, for the caller to see, by name: e.g.
+``degenerate: stopped`` (an answer ended for repeating itself) or ``context-overflow``
+(old turns dropped to fit the context). The API sends each as ``x-offramp-<name>``."""
+
+
 @dataclass(frozen=True)
 class CompletionResult:
     """The whole answer to a chat or text completion request."""
@@ -175,6 +182,7 @@ class CompletionResult:
     model: str
     choices: tuple[Choice, ...]
     usage: Usage
+    notices: Notices = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -197,9 +205,10 @@ class ChoiceDelta:
 
 @dataclass(frozen=True)
 class StreamEnd:
-    """Closes a stream, carrying the real usage of the whole request."""
+    """Closes a stream, carrying the real usage of the whole request and its notices."""
 
     usage: Usage
+    notices: Notices = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -216,11 +225,17 @@ class EmbedRequest:
 @dataclass(frozen=True)
 class EmbedResult:
     """Vectors, one per input text, and the real token count. Local models L2-normalise
-    them; an upstream's vectors are passed on as it sent them."""
+    them; an upstream's vectors are passed on as it sent them.
+
+    ``windows`` says, per input, how many windows of the model's sequence limit were
+    encoded and pooled into its vector (1 for an input that fits one window); empty when
+    the provider does not say (an upstream API).
+    """
 
     model: str
     vectors: npt.NDArray[np.float32]
     prompt_tokens: int
+    windows: tuple[int, ...] = ()
 
 
 StreamItem = ChoiceDelta | StreamEnd  # what a streamed answer is made of

@@ -141,12 +141,13 @@ def test_concurrent_requests_each_get_what_they_would_alone(
 
 def test_a_shared_system_prompt_is_computed_once(client: openai.OpenAI, pool: ModelPool) -> None:
     engine = _engine(pool)
-    system_tokens = len(engine.tokenize(TUTOR, add_special=False, parse_special=False))
+    system = f"Class {uuid.uuid4().hex[:8]}. {TUTOR}"  # no idle slot holds it already
+    system_tokens = len(engine.tokenize(system, add_special=False, parse_special=False))
     first = threading.Thread(
         target=client.chat.completions.create,
         kwargs={
             "model": MODEL,
-            "messages": _user("What is a loop? Answer at length.", TUTOR),
+            "messages": _user("What is a loop? Answer at length.", system),
             "max_tokens": 200,
             "logit_bias": NO_END,
         },
@@ -156,7 +157,7 @@ def test_a_shared_system_prompt_is_computed_once(client: openai.OpenAI, pool: Mo
         pass  # until the first request has computed its prompt
     shared_before = engine.stats.prompt_tokens_shared
     r = client.chat.completions.create(
-        model=MODEL, messages=_user("What is a list?", TUTOR), max_tokens=8
+        model=MODEL, messages=_user("What is a list?", system), max_tokens=8
     )
     first.join()
     assert r.choices[0].message.content

@@ -95,7 +95,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
                 return exc
             return _vec(reply.data[0].embedding)
 
-        return await asyncio.gather(*(one(t) for t in [*texts, "word " * 400]))
+        return await asyncio.gather(*(one(t) for t in [*texts, "word " * 8200]))
 
     *results, too_long = asyncio.run(together())
     assert isinstance(too_long, openai.BadRequestError)  # fails alone, the others succeed

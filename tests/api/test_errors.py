@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,16 +110,20 @@ def test_malformed_json_is_400(server: ServerThread) -> None:
 def test_prompt_over_context_is_400_with_the_numbers(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": "word " * 5000}]
+            model=MODEL, messages=[{"role": "user", "content": "word " * 9000}]
         )
     err = _error(info.value)
     assert err["code"] == "context_length_exceeded" and err["param"] == "messages"
-    assert "4096" in err["message"]
+    assert "maximum context length is 8192 tokens" in err["message"]
+    over = re.search(r"requested (\d+) in the messages: (\d+) too many", err["message"])
+    assert over is not None and int(over[1]) - 8192 + 1 == int(over[2])
+    estimate = re.search(r"about (\d+) tokens", err["message"])
+    assert estimate is not None and 9000 <= int(estimate[1]) <= 12000  # 45,000 chars / 4 + 6
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4090)  # type: ignore[arg-type]
+        client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8190)  # type: ignore[arg-type]
     err = _error(info.value)
     assert err["code"] == "context_length_exceeded"
-    assert "4090 in the completion" in err["message"]
+    assert "8190 in the completion" in err["message"]
 
 
 @pytest.mark.parametrize(
@@ -175,7 +180,7 @@ def test_broken_tool_schema_is_400_naming_the_tool(client: openai.OpenAI) -> Non
         ({"input": ""}, "input"),
         ({"input": []}, "input"),
         ({"input": "x", "dimensions": 1000}, "dimensions"),
-        ({"input": "word " * 400}, "input"),
+        ({"input": "word " * 8200}, "input"),
     ],
 )
 def test_bad_embedding_input_is_400(

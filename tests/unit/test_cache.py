@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
 from offramp.cache import keys
 from offramp.cache.backends import MemoryCache
-from offramp.cache.codec import dump_result, load_result
+from offramp.cache.codec import dump_result, dump_vector, load_result, load_vector
 from offramp.cache.embeddings import EmbeddingCache
 from offramp.cache.responses import ResponseCache, StreamAssembler, replay
 from offramp.types import (
@@ -143,3 +144,29 @@ def test_embedding_cache_embeds_each_text_once() -> None:
         assert asked[-1] == ("b",)  # another key's entries are not shared
 
     asyncio.run(run())
+
+
+def test_embedding_cache_keeps_window_counts() -> None:
+    async def compute(request: EmbedRequest) -> EmbedResult:
+        vectors = np.ones((len(request.texts), 2), dtype=np.float32)
+        windows = tuple(1 + len(t) // 10 for t in request.texts)
+        return EmbedResult(request.model, vectors, 7, windows)
+
+    async def run() -> None:
+        cache = EmbeddingCache(MemoryCache(100), ttl_s=60)
+        long_text = "x" * 35
+        fresh, _, _ = await cache.embed("k", EmbedRequest("e", (long_text, "a")), compute)
+        assert fresh.windows == (4, 1)
+        cached, hits, _ = await cache.embed("k", EmbedRequest("e", ("a", long_text)), compute)
+        assert hits == 2 and cached.windows == (1, 4)
+
+    asyncio.run(run())
+
+
+def test_vectors_written_without_windows_still_load() -> None:
+    vector = np.array([0.5, -1.0], dtype=np.float32)
+    old = struct.pack("<I", 12) + vector.astype("<f4").tobytes()
+    loaded, tokens, windows = load_vector(old)
+    assert loaded.tolist() == [0.5, -1.0] and tokens == 12 and windows is None
+    loaded, tokens, windows = load_vector(dump_vector(vector, 12, 3))
+    assert loaded.tolist() == [0.5, -1.0] and tokens == 12 and windows == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -21,17 +22,23 @@ def _encoder(calls: list[list[str]], gate: threading.Event, busy: threading.Even
     return encode
 
 
-def _check(texts: tuple[str, ...]) -> int:
+@dataclass(frozen=True)
+class _Plan:
+    pieces: tuple[str, ...]
+    tokens: int
+
+
+def _check(texts: tuple[str, ...]) -> _Plan:
     if any(t == "bad" for t in texts):
         raise ContextLengthExceeded("too long", param="input")
-    return sum(len(t) for t in texts)
+    return _Plan(texts, sum(len(t) for t in texts))
 
 
 def test_waiting_requests_share_one_encode_and_get_their_own_rows() -> None:
     calls: list[list[str]] = []
     gate, busy = threading.Event(), threading.Event()
     batcher = EmbedBatcher(
-        check=_check,
+        plan=_check,
         encode=_encoder(calls, gate, busy),
         window=0.0,
         max_texts=64,  # type: ignore[arg-type]
@@ -44,9 +51,9 @@ def test_waiting_requests_share_one_encode_and_get_their_own_rows() -> None:
         gate.set()
         assert first.result(5)[0][0, 0] == 1.0
         for n, future in zip(range(2, 6), later, strict=True):
-            rows, tokens = future.result(5)
+            rows, plan = future.result(5)
             assert rows[:, 0].tolist() == [float(n), float(n)]
-            assert tokens == 2 * n
+            assert plan.tokens == 2 * n
         with pytest.raises(ContextLengthExceeded):
             bad.result(5)
         assert calls[0] == ["a"]
@@ -64,7 +71,7 @@ def test_a_failing_encode_fails_its_requests_not_the_worker() -> None:
             raise RuntimeError("boom")
         return np.ones((len(texts), 2), dtype=np.float32)
 
-    batcher = EmbedBatcher(check=_check, encode=encode, window=0.0, max_texts=8)
+    batcher = EmbedBatcher(plan=_check, encode=encode, window=0.0, max_texts=8)
     try:
         with pytest.raises(Exception, match="embedding failed: boom"):
             batcher.submit(("x",)).result(5)

@@ -1,10 +1,11 @@
 """The ``x-offramp-*`` headers every answer carries: which deployment answered, after how
 many attempts, what it cost, what OpenAI's list price for the same tokens would have
 been, and the time offramp itself spent (everything but waiting on deployments and
-backing off), measured from the route handler's start to the response being built.
+backing off), measured from the route handler's start to the response being built;
+and the answer's notices (``x-offramp-degenerate``, ``x-offramp-context-overflow``, ...).
 
-Streams send their headers before the tokens exist, so their cost travels in an SSE
-comment line just before ``data: [DONE]`` (clients skip comments), in the same format.
+Streams send their headers before the tokens exist, so their cost and notices travel in
+SSE comment lines just before ``data: [DONE]`` (clients skip comments), in the same format.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from offramp.routing.outcome import Outcome
-from offramp.types import Usage
+from offramp.types import Notices, Usage
 
 
 def routing_headers(
@@ -39,6 +40,19 @@ def cost_comment(outcome: Outcome) -> bytes:
         return b""
     costs = _costs([outcome], [outcome.usage])
     return (": " + " ".join(f"{k}={v}" for k, v in costs.items()) + "\n\n").encode()
+
+
+def notice_headers(notices: Notices) -> dict[str, str]:
+    """``x-offramp-<name>`` for each notice of an answer (see ``types.Notices``)."""
+    return {f"x-offramp-{name}": value for name, value in notices.items()}
+
+
+def notice_comment(notices: Notices) -> bytes:
+    """The SSE comment with a finished stream's notices (empty if none)."""
+    if not notices:
+        return b""
+    pairs = " ".join(f"{k}={v}" for k, v in notice_headers(notices).items())
+    return f": {pairs}\n\n".encode()
 
 
 def _costs(outcomes: Sequence[Outcome], usage: Sequence[Usage]) -> dict[str, str]:

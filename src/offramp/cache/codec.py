@@ -40,13 +40,26 @@ def load_result(data: bytes) -> CompletionResult:
     return CompletionResult(raw["model"], choices, Usage(*raw["usage"]))
 
 
-def dump_vector(vector: npt.NDArray[np.float32], tokens: int) -> bytes:
-    return struct.pack("<I", tokens) + vector.astype("<f4").tobytes()
+_WINDOWED = 1 << 31  # set in the token word when a window count follows it
 
 
-def load_vector(data: bytes) -> tuple[npt.NDArray[np.float32], int]:
-    (tokens,) = struct.unpack_from("<I", data)
-    return np.frombuffer(data, dtype="<f4", offset=4).astype(np.float32), tokens
+def dump_vector(vector: npt.NDArray[np.float32], tokens: int, windows: int | None = None) -> bytes:
+    """A vector, its tokens and (when known) how many windows were pooled into it."""
+    if windows is None:
+        head = struct.pack("<I", tokens)
+    else:
+        head = struct.pack("<II", tokens | _WINDOWED, windows)
+    return head + vector.astype("<f4").tobytes()
+
+
+def load_vector(data: bytes) -> tuple[npt.NDArray[np.float32], int, int | None]:
+    """(vector, tokens, windows or None); entries written without windows load too."""
+    (word,) = struct.unpack_from("<I", data)
+    if not word & _WINDOWED:
+        return np.frombuffer(data, dtype="<f4", offset=4).astype(np.float32), word, None
+    (windows,) = struct.unpack_from("<I", data, 4)
+    vector = np.frombuffer(data, dtype="<f4", offset=8).astype(np.float32)
+    return vector, word & ~_WINDOWED, windows
 
 
 def _choice(c: Choice) -> dict[str, Any]:

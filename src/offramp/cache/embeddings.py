@@ -36,7 +36,7 @@ class EmbeddingCache:
         names = {
             t: keys.embedding_key(partition, request.model, request.dimensions, t) for t in unique
         }
-        found: dict[str, tuple[np.ndarray, int]] = {}
+        found: dict[str, tuple[np.ndarray, int, int | None]] = {}
         for text, data in zip(
             unique, await self._backend.get_many(list(names.values())), strict=True
         ):
@@ -52,15 +52,19 @@ class EmbeddingCache:
             )
             model = computed.model
             shares = _shares(missing, computed.prompt_tokens)
-            fresh = {t: (computed.vectors[i], shares[i]) for i, t in enumerate(missing)}
+            windows = computed.windows or (None,) * len(missing)
+            fresh = {t: (computed.vectors[i], shares[i], windows[i]) for i, t in enumerate(missing)}
             await self._backend.set_many(
-                {names[t]: dump_vector(v, n) for t, (v, n) in fresh.items()},
+                {names[t]: dump_vector(v, n, w) for t, (v, n, w) in fresh.items()},
                 self._ttl_s,
             )
             found.update(fresh)
         vectors = np.stack([found[t][0] for t in request.texts]).astype(np.float32, copy=False)
         tokens = sum(found[t][1] for t in request.texts)
-        return EmbedResult(model, vectors, tokens), len(hits), hit_tokens
+        counts = [found[t][2] for t in request.texts]
+        known = tuple(c for c in counts if c is not None)
+        windows = known if len(known) == len(counts) else ()
+        return EmbedResult(model, vectors, tokens, windows), len(hits), hit_tokens
 
 
 def _shares(texts: list[str], total: int) -> list[int]:

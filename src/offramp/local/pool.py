@@ -9,7 +9,7 @@ from typing import Literal
 from offramp.memory import release_free_heap
 from offramp.models.registry import ModelRegistry, ModelSpec
 from offramp.models.sources import resolve
-from offramp.providers.base import Provider
+from offramp.providers.base import Capabilities, Provider
 from offramp.providers.registry import ProviderRegistry
 from offramp.settings import Settings
 
@@ -48,6 +48,11 @@ class ModelPool:
 
     def loaded(self, name: str) -> bool:
         return name in self._loaded
+
+    def capabilities(self, name: str) -> Capabilities | None:
+        """The capabilities of the model called ``name`` if it is loaded, else None."""
+        provider = self._loaded.get(name)
+        return provider.capabilities if provider is not None else None
 
     async def _load(self, spec: ModelSpec) -> Provider:
         lock = self._locks.setdefault(spec.name, asyncio.Lock())

@@ -30,6 +30,8 @@ class Capabilities:
     context_length: int = 0
     embedding_dimensions: int = 0
     concurrency: int = 1  # requests served at once; more wait in the admission queue
+    tokenizer: str = ""  # what counts this model's tokens, e.g. "gpt2 BPE, 49152 tokens"
+    embedding_window: int = 0  # tokens an embedding model reads at once (longer inputs pool)
     passthrough: bool = False  # sends request fields it does not model (``extra``) upstream
 
 

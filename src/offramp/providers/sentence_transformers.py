@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from offramp.errors import ContextLengthExceeded, ProviderError, UnsupportedParameter
+from offramp.errors import ProviderError, UnsupportedParameter
 from offramp.memory import release_free_heap
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider
 from offramp.providers.embed_batcher import EmbedBatcher
+from offramp.providers.embed_windows import Windower, WindowOptions, WindowPlan
 from offramp.settings import Settings
 from offramp.types import EmbedRequest, EmbedResult
 
@@ -23,8 +24,9 @@ class SentenceTransformersProvider(Provider):
     """Embeds texts with one model on its own thread, never the event loop; requests
     arriving together are encoded in one pass (see EmbedBatcher).
 
-    Inputs longer than the model's sequence limit are refused (400 with the numbers),
-    never truncated.
+    Inputs longer than the model's sequence limit are encoded as overlapping windows and
+    pooled into one vector, or refused (400 with the numbers) with ``long_inputs:
+    error``; never silently truncated (see ``embed_windows``).
     """
 
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings):
@@ -40,17 +42,26 @@ class SentenceTransformersProvider(Provider):
             )
         except Exception as exc:
             raise ProviderError(f"cannot load embedding model from {path}: {exc}") from exc
-        self._max_tokens = min(spec.context_length, int(self._model.max_seq_length or 10**9))
+        tokenizer: Any = self._model.tokenizer
+        window = min(spec.context_length, int(self._model.max_seq_length or 10**9))
+        self._model.max_seq_length = window
+        self._windower = Windower(
+            self._model.tokenizer, window, WindowOptions.from_options(spec.options)
+        )
         self._batch_size = settings.embed_batch_size
-        self._batcher = EmbedBatcher(
-            check=self._count_tokens,
+        self._batcher: EmbedBatcher[WindowPlan] = EmbedBatcher(
+            plan=self._windower.plan,
             encode=self._encode,
             window=settings.embed_batch_window_ms / 1000,
             max_texts=max(self._batch_size, 1),
         )
         dims = int(self._model.get_embedding_dimension() or 0)
         self.capabilities = Capabilities(
-            embeddings=True, context_length=self._max_tokens, embedding_dimensions=dims
+            embeddings=True,
+            context_length=self._windower.max_input_tokens,
+            embedding_dimensions=dims,
+            tokenizer=f"{type(tokenizer).__name__}, {len(tokenizer)} tokens",
+            embedding_window=window,
         )
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
@@ -60,25 +71,15 @@ class SentenceTransformersProvider(Provider):
                 f"dimensions must be between 1 and {dims} for this model, got {request.dimensions}",
                 param="dimensions",
             )
-        vectors, tokens = await asyncio.wrap_future(self._batcher.submit(request.texts))
+        rows, plan = await asyncio.wrap_future(self._batcher.submit(request.texts))
+        vectors = plan.pool(rows)
         if request.dimensions is not None and request.dimensions < dims:
             vectors = vectors[:, : request.dimensions]
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.maximum(norms, 1e-12)
-        return EmbedResult(request.model, vectors.astype(np.float32, copy=False), tokens)
-
-    def _count_tokens(self, texts: tuple[str, ...]) -> int:
-        """Tokens in ``texts``; ContextLengthExceeded for any text over the limit."""
-        tokenizer: Any = self._model.tokenizer
-        lengths = [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
-        for i, n in enumerate(lengths):
-            if n > self._max_tokens:
-                raise ContextLengthExceeded(
-                    f"input[{i}] is {n} tokens long; this embedding model takes at most "
-                    f"{self._max_tokens} tokens per input. Split the text.",
-                    param="input",
-                )
-        return sum(lengths)
+        return EmbedResult(
+            request.model, vectors.astype(np.float32, copy=False), plan.tokens, plan.counts
+        )
 
     def _encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
         vectors = self._model.encode(

@@ -14,10 +14,15 @@ from offramp.api.deps import gateway_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
 from offramp.api.responses import JSONResponse
-from offramp.api.routing_headers import cost_comment, routing_headers
+from offramp.api.routing_headers import (
+    cost_comment,
+    notice_comment,
+    notice_headers,
+    routing_headers,
+)
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.gateway.accounting import Caller
-from offramp.types import ChoiceDelta, CompletionResult, StreamItem, TokenLogprob, ToolCall
+from offramp.types import ChoiceDelta, CompletionResult, Notices, StreamItem, TokenLogprob, ToolCall
 
 router = APIRouter()
 
@@ -39,10 +44,15 @@ async def create_chat_completion(
         outcome = stream.outcome
         headers = routing_headers([outcome], started)
         return await start_sse(
-            request, stream.value, frames.render, headers, lambda: cost_comment(outcome)
+            request,
+            stream.value,
+            frames.render,
+            headers,
+            lambda: cost_comment(outcome) + notice_comment(frames.notices),
         )
     done = await until_disconnect(request, gateway.chat(caller, chat))
     headers = routing_headers(done.outcomes, started, done.usages)
+    headers.update(notice_headers(done.result.notices))
     if chat.output.kind != "text":
         headers["x-offramp-output-attempts"] = str(done.attempts)
     body_out = completion_body(completion_id, created, done.result, legacy=legacy)
@@ -126,10 +136,12 @@ class _ChunkRenderer:
         self._include_usage = include_usage
         self._legacy = legacy
         self._started: set[int] = set()
+        self.notices: Notices = {}  # the stream's, known at its end
 
     def render(self, item: StreamItem) -> list[bytes]:
         if isinstance(item, ChoiceDelta):
             return [self._delta(item)]
+        self.notices = item.notices
         if not self._include_usage:
             return []
         return [sse({**self._base, "choices": [], "usage": translate.usage(item.usage)})]

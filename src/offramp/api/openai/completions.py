@@ -14,11 +14,16 @@ from offramp.api.deps import gateway_of
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import CompletionRequestWire
 from offramp.api.responses import JSONResponse
-from offramp.api.routing_headers import cost_comment, routing_headers
+from offramp.api.routing_headers import (
+    cost_comment,
+    notice_comment,
+    notice_headers,
+    routing_headers,
+)
 from offramp.api.streaming import sse, start_sse, until_disconnect
 from offramp.errors import UnsupportedParameter
 from offramp.gateway.accounting import Caller
-from offramp.types import ChoiceDelta, CompletionResult, StreamItem, TokenLogprob, Usage
+from offramp.types import ChoiceDelta, CompletionResult, Notices, StreamItem, TokenLogprob, Usage
 
 router = APIRouter()
 
@@ -44,16 +49,19 @@ async def create_completion(
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         stream = await until_disconnect(request, gateway.stream_complete(caller, requests[0]))
         outcome = stream.outcome
+        frames = _StreamRenderer(base, include_usage)
         return await start_sse(
             request,
             stream.value,
-            _StreamRenderer(base, include_usage).render,
+            frames.render,
             routing_headers([outcome], started),
-            lambda: cost_comment(outcome),
+            lambda: cost_comment(outcome) + notice_comment(frames.notices),
         )
     routed = await until_disconnect(request, gateway.complete(caller, requests))
     results = [r.value for r in routed]
     headers = routing_headers([r.outcome for r in routed], started, [r.usage for r in results])
+    for result in results:
+        headers.update(notice_headers(result.notices))
     return JSONResponse({**base, **_merge(results, requests[0].n)}, headers=headers)
 
 
@@ -92,6 +100,7 @@ class _StreamRenderer:
     def __init__(self, base: dict[str, Any], include_usage: bool):
         self._base = base
         self._include_usage = include_usage
+        self.notices: Notices = {}  # the stream's, known at its end
 
     def render(self, item: StreamItem) -> list[bytes]:
         if isinstance(item, ChoiceDelta):
@@ -102,6 +111,7 @@ class _StreamRenderer:
                 "finish_reason": item.finish_reason,
             }
             return [sse({**self._base, "choices": [choice]})]
+        self.notices = item.notices
         if self._include_usage:
             return [sse({**self._base, "choices": [], "usage": translate.usage(item.usage)})]
         return []

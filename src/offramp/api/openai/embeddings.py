@@ -1,4 +1,9 @@
-"""``POST /v1/embeddings``: float lists or base64 (the official SDK's default)."""
+"""``POST /v1/embeddings``: float lists or base64 (the official SDK's default).
+
+When the model says how many windows it pooled (inputs longer than its sequence limit,
+see ``providers.embed_windows``), their total travels as ``x-offramp-embedding-windows``
+and as ``usage.windows``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from offramp.gateway.accounting import Caller
 from offramp.types import Usage
 
 router = APIRouter()
+
+WINDOWS_HEADER = "x-offramp-embedding-windows"
 
 
 @router.post("/v1/embeddings")
@@ -45,13 +52,15 @@ async def create_embeddings(
             {"object": "embedding", "index": i, "embedding": row}
             for i, row in enumerate(np.asarray(vectors, dtype=np.float32))
         ]
+    usage: dict[str, int] = {
+        "prompt_tokens": result.prompt_tokens,
+        "total_tokens": result.prompt_tokens,
+    }
+    headers = routing_headers([routed.outcome], started, [Usage(result.prompt_tokens)])
+    if result.windows:
+        usage["windows"] = sum(result.windows)
+        headers[WINDOWS_HEADER] = str(usage["windows"])
+    # orjson serialises numpy rows natively, much faster than Python float lists.
     return JSONResponse(
-        {
-            "object": "list",
-            "data": data,
-            "model": body.model,
-            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
-        },
-        # orjson serialises numpy rows natively, much faster than Python float lists.
-        headers=routing_headers([routed.outcome], started, [Usage(result.prompt_tokens)]),
+        {"object": "list", "data": data, "model": body.model, "usage": usage}, headers=headers
     )

@@ -14,7 +14,7 @@ OpenAI-style API gets them, a local model ignores them. The legacy ``functions``
 
 Extensions beyond OpenAI's API (llama.cpp-style sampling knobs) are accepted where an
 application would pass them through the SDK's ``extra_body``: ``top_k``, ``min_p``,
-``repeat_penalty``.
+``repeat_penalty``, and offramp's own options under ``offramp`` (``OfframpOptions``).
 """
 
 from __future__ import annotations
@@ -125,6 +125,12 @@ class StreamOptions(_Wire):
     include_usage: bool | None = None
 
 
+class OfframpOptions(_Wire):
+    """``"offramp": {...}``: offramp's own per-request options (unknown keys refused)."""
+
+    repetition_guard: bool | None = None  # false: never end an answer for repeating itself
+
+
 Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 Stop = str | Annotated[list[str], Field(max_length=4)] | None
@@ -147,6 +153,7 @@ class SamplingFields(_Request):
     top_k: Annotated[int, Field(ge=0)] | None = None
     min_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     repeat_penalty: Annotated[float, Field(gt=0.0)] | None = None
+    offramp: OfframpOptions | None = None
 
 
 class ChatCompletionRequest(SamplingFields):

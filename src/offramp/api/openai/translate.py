@@ -172,6 +172,7 @@ def _sampling(
         logit_bias=_logit_bias(body.logit_bias),
         logprobs=logprobs,
         top_logprobs=top_logprobs,
+        repetition_guard=not (body.offramp and body.offramp.repetition_guard is False),
     )
 
 

@@ -17,6 +17,11 @@ layout). When the pool is full, idle slots' cached prefixes are dropped first; i
 is not enough the most recently admitted job is preempted: its cells are freed and it
 waits, sampler state intact, to be recomputed once another job finishes.
 A cancelled job leaves its slot before the next step.
+
+Slots share the engine's time fairly (see ``fairness``): a generating slot that has cost
+more time than the others (a slow grammar) sits out steps until they catch up, and while
+any slot is generating, a new prompt is computed in chunks that cost about one ordinary
+step (at most ``prefill_chunk`` tokens), so a long prompt does not stall the others.
 """
 
 from __future__ import annotations
@@ -25,12 +30,16 @@ import codecs
 import ctypes
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from offramp.errors import InvalidRequest, OfframpError, ProviderError
+from offramp.providers.llamacpp.fairness import DEFAULT_SLACK_S, FairShare, PrefillPacer
 from offramp.providers.llamacpp.jobs import EngineStats, Failed, Finished, Job, emit
+from offramp.providers.llamacpp.repetition import RepetitionGuard
+from offramp.providers.llamacpp.rope import RopeScaling
 from offramp.providers.llamacpp.sampling import Samplers
 from offramp.providers.llamacpp.stops import Piece, StopScanner
 
@@ -53,6 +62,7 @@ class _Running:
     generated: int = 0
     last_token: int = -1  # sampled, not yet decoded
     admitted: int = 0
+    guard: RepetitionGuard | None = None  # ends an answer stuck repeating itself
 
 
 @dataclass
@@ -94,6 +104,9 @@ class Engine:
         kv_type: str = "f16",
         kv_unified: bool = False,
         flash_attn: bool = False,
+        prefill_chunk: int = 128,
+        fair_slack_s: float = DEFAULT_SLACK_S,
+        rope: RopeScaling | None = None,
     ):
         import llama_cpp
         from llama_cpp import _internals as internals
@@ -133,6 +146,8 @@ class Engine:
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         cparams.no_perf = True
+        if rope is not None:
+            rope.apply(cparams)
         self._ctx = internals.LlamaContext(model=self._model, params=cparams, verbose=False)
         self._memory = llama_cpp.llama_get_memory(self._ctx.ctx)
         self._batch = internals.LlamaBatch(
@@ -152,6 +167,8 @@ class Engine:
         self._preempted: deque[_Running] = deque()
         self._kv_full = False  # set by a preemption, cleared when a job leaves
         self._admissions = 0
+        self._fair = FairShare(fair_slack_s)
+        self._pacer = PrefillPacer(max(1, prefill_chunk))
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="llama-engine", daemon=True)
@@ -257,6 +274,7 @@ class Engine:
             self._admissions += 1
             run.admitted = self._admissions
             slot.running = run
+            self._fair.start(slot.seq_id)
         self._waiting.extendleft(reversed(deferred))
 
     def _prefix_pending(self, prompt: list[int]) -> bool:
@@ -293,6 +311,7 @@ class Engine:
             scanner=StopScanner(job.sampling.stop),
             decoder=codecs.getincrementaldecoder("utf-8")(errors="replace"),
             context=job.prompt,
+            guard=RepetitionGuard() if job.sampling.repetition_guard else None,
         )
 
     def _attach(self, slot: _Slot, context: list[int]) -> int:
@@ -332,12 +351,14 @@ class Engine:
             entries = self._plan_batch()
             if not entries:
                 return
+            started = time.perf_counter()
             code = self._decode(entries)
             if code == 0:
                 break
             if code != _NO_KV_SLOT:
                 raise ProviderError(f"llama_decode returned {code}")
             self._make_room()
+        self._charge_decode(entries, time.perf_counter() - started)
         self.stats.steps += 1
         for entry in entries:
             entry.slot.cached.extend(entry.tokens)
@@ -351,7 +372,21 @@ class Engine:
         for entry in entries:
             index += len(entry.tokens)
             if entry.sample:
+                started = time.thread_time()  # CPU time: a busy machine does not skew it
                 self._sample(entry.slot, index - 1)
+                self._fair.charge(entry.slot.seq_id, time.thread_time() - started)
+
+    def _charge_decode(self, entries: list[_Entry], seconds: float) -> None:
+        """Share a decode's time equally between the generating slots in it; prompts
+        computed beside them are paced instead (see ``PrefillPacer``)."""
+        generating = [e for e in entries if not e.prompt]
+        prompt_tokens = sum(len(e.tokens) for e in entries if e.prompt)
+        self._pacer.observe(seconds, prompt_tokens, len(generating))
+        for entry in entries:
+            if entry.prompt:
+                self._fair.level(entry.slot.seq_id)
+            else:
+                self._fair.charge(entry.slot.seq_id, seconds / len(generating))
 
     def _plan_batch(self) -> list[_Entry]:
         """This step's work: one token per generating slot, then prompt chunks that fit."""
@@ -361,6 +396,8 @@ class Engine:
             assert run is not None
             if run.job.cancelled.is_set():
                 self._release(slot)
+            elif not self._fair.may_run(slot.seq_id):
+                continue  # it has had more than its share of time: the others go first
             elif run.next_prompt >= len(run.context):
                 # a preempted job recomputes its completion one token per step, exactly as
                 # it first ran, so its results do not depend on having been preempted
@@ -370,11 +407,13 @@ class Engine:
                     _Entry(slot, [token], len(slot.cached), sample=not replaying, prompt=False)
                 )
         budget = self.n_batch - len(entries)
+        if entries:  # others are generating: their next tokens must not wait on a long prompt
+            budget = min(budget, self._pacer.chunk())
         for slot in sorted(self._active(), key=lambda s: s.running.admitted if s.running else 0):
             run = slot.running
             assert run is not None
             remaining = len(run.context) - run.next_prompt
-            if remaining <= 0 or budget <= 0:
+            if remaining <= 0 or budget <= 0 or not self._fair.may_run(slot.seq_id):
                 continue
             take = min(remaining, budget, self.n_batch - run.next_prompt % self.n_batch)
             chunk = run.context[run.next_prompt : run.next_prompt + take]
@@ -419,6 +458,7 @@ class Engine:
             run.replay = victim.cached[len(run.context) :] + run.replay
         run.next_prompt = 0
         victim.running = None
+        self._fair.stop(victim.seq_id)
         self._lib.llama_memory_seq_rm(self._memory, victim.seq_id, 0, -1)
         victim.cached.clear()
         self._preempted.appendleft(run)
@@ -455,9 +495,19 @@ class Engine:
             self._finish(slot, "stop", flush=False)
         elif run.generated >= job.max_tokens:
             self._finish(slot, "length", flush=True)
+        elif run.guard is not None and run.guard.feed(token):
+            self._finish(slot, "length", flush=True, degenerate=True)
 
-    def _finish(self, slot: _Slot, reason: Literal["stop", "length"], *, flush: bool) -> None:
-        """End the slot's job; ``flush`` emits text held back for a possible stop string."""
+    def _finish(
+        self,
+        slot: _Slot,
+        reason: Literal["stop", "length"],
+        *,
+        flush: bool,
+        degenerate: bool = False,
+    ) -> None:
+        """End the slot's job; ``flush`` emits text held back for a possible stop string;
+        ``degenerate``: ended by the repetition guard."""
         run = slot.running
         assert run is not None
         if flush:
@@ -466,13 +516,14 @@ class Engine:
             tail = run.decoder.decode(b"", final=True)
             if tail:
                 emit(run.job, Piece(tail))
-        emit(run.job, Finished(reason, len(run.job.prompt), run.generated))
+        emit(run.job, Finished(reason, len(run.job.prompt), run.generated, degenerate))
         self._release(slot)
 
     def _release(self, slot: _Slot) -> None:
         if slot.running is not None:
             slot.running.sampler.close()
         slot.running = None
+        self._fair.stop(slot.seq_id)
         self._kv_full = False  # a job left: a preempted one may fit now
 
     def _fail_all(self, error: OfframpError) -> None:

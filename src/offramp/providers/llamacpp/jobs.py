@@ -23,6 +23,7 @@ class Finished:
     reason: Literal["stop", "length"]
     prompt_tokens: int
     completion_tokens: int
+    degenerate: bool = False  # ended by the repetition guard (reason "length")
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from offramp.errors import ContextLengthExceeded, InvalidRequest, UnsupportedParameter
+from offramp.errors import InvalidRequest, UnsupportedParameter
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider
+from offramp.providers.llamacpp import context_fit
 from offramp.providers.llamacpp import tools as tool_calls
 from offramp.providers.llamacpp.chat_format import ChatFormatter
 from offramp.providers.llamacpp.engine import Engine
 from offramp.providers.llamacpp.grammar import JSON_OBJECT_GBNF, schema_to_gbnf
 from offramp.providers.llamacpp.jobs import Event, Failed, Finished, Job
 from offramp.providers.llamacpp.mailbox import Mailbox
+from offramp.providers.llamacpp.rope import RopeScaling
 from offramp.providers.llamacpp.sampling import Grammar
 from offramp.providers.llamacpp.stops import Piece
 from offramp.settings import Settings
@@ -52,6 +54,7 @@ class _Plan:
     tools_active: bool
     echo: str = ""
     tool_names: tuple[str, ...] = ()
+    notices: Mapping[str, str] = field(default_factory=dict)  # from fitting the context
 
 
 class LlamaCppProvider(Provider):
@@ -60,7 +63,8 @@ class LlamaCppProvider(Provider):
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings):
         options = spec.options
         self._spec = spec
-        self._default_max_tokens = settings.default_max_tokens
+        self._default_max_tokens = _output_cap(options, settings.default_max_tokens)
+        self._overflow = context_fit.overflow_option(options.get("context_overflow", "error"))
         self._stream_interval = settings.stream_interval_ms / 1000
         n_gpu_layers = int(options.get("n_gpu_layers", settings.n_gpu_layers))
         self.engine = Engine(
@@ -75,6 +79,9 @@ class LlamaCppProvider(Provider):
             kv_type=self._kv_type(options.get("kv_type", "f16")),
             kv_unified=bool(options.get("kv_unified", False)),
             flash_attn=bool(options.get("flash_attn", False)),
+            prefill_chunk=int(options.get("prefill_chunk", 128)),
+            fair_slack_s=float(options.get("fair_slack_ms", 50)) / 1000,
+            rope=RopeScaling.from_option(options.get("rope_scaling")),
         )
         meta = self.engine.metadata()
         self._formatter = ChatFormatter(
@@ -92,6 +99,7 @@ class LlamaCppProvider(Provider):
             max_top_logprobs=MAX_TOP_LOGPROBS,
             context_length=spec.context_length,
             concurrency=self.engine.n_slots,
+            tokenizer=_tokenizer_name(meta, self.engine.n_vocab),
         )
 
     @staticmethod
@@ -141,16 +149,33 @@ class LlamaCppProvider(Provider):
     def _plan_chat(self, request: ChatRequest) -> _Plan:
         tools_active = bool(request.tools) and request.tool_choice.mode != "none"
         grammar = self._chat_grammar(request, tools_active)
+        prompt = self._chat_prompt(request)
+        notices: dict[str, str] = {}
+        room = context_fit.answer_room(
+            request.sampling.max_tokens, self._default_max_tokens, self._spec.context_length
+        )
+        if self._overflow != "error" and len(prompt) + room > self._spec.context_length:
+            fitted = context_fit.fit(
+                request.messages,
+                self._overflow,
+                lambda messages: self._fits(replace(request, messages=messages), room),
+            )
+            if fitted is not None:
+                request = replace(request, messages=fitted.messages)
+                prompt = self._chat_prompt(request)
+                notices["context-overflow"] = fitted.notice(self._overflow)
+        chars = sum(len(m.content or "") for m in request.messages)
         plan = self._plan(
-            self._chat_prompt(request),
+            prompt,
             request.sampling,
             request.n,
             grammar,
             request.tool_choice,
             tools_active,
             "messages",
+            openai_tokens=context_fit.openai_estimate(chars, len(request.messages)),
         )
-        return replace(plan, tool_names=tuple(t.name for t in request.tools))
+        return replace(plan, tool_names=tuple(t.name for t in request.tools), notices=notices)
 
     def _chat_prompt(self, request: ChatRequest) -> list[int]:
         """The conversation (and the tools it may call) as the model reads it, tokenised."""
@@ -162,6 +187,9 @@ class LlamaCppProvider(Provider):
                 parse_special=segment.control,
             )
         return prompt
+
+    def _fits(self, request: ChatRequest, room: int) -> bool:
+        return len(self._chat_prompt(request)) + room <= self._spec.context_length
 
     def _plan_completion(self, request: CompletionRequest) -> _Plan:
         prompt = self.engine.tokenize(
@@ -176,6 +204,7 @@ class LlamaCppProvider(Provider):
             False,
             "prompt",
             echo=request.prompt if request.echo else "",
+            openai_tokens=context_fit.openai_estimate(len(request.prompt), 0),
         )
 
     def _chat_grammar(self, request: ChatRequest, tools_active: bool) -> Grammar | None:
@@ -204,19 +233,12 @@ class LlamaCppProvider(Provider):
         tools_active: bool,
         param: str,
         echo: str = "",
+        openai_tokens: int = 0,
     ) -> _Plan:
         n_ctx = self._spec.context_length
         asked = sampling.max_tokens
         if len(prompt) + (asked or 1) > n_ctx:
-            if asked is None:
-                detail = f"{len(prompt)} in the {param}"
-            else:
-                detail = f"{len(prompt) + asked} tokens ({len(prompt)} in the {param}, {asked} in the completion)"
-            raise ContextLengthExceeded(
-                f"This model's maximum context length is {n_ctx} tokens. However, you "
-                f"requested {detail}. Please reduce the length of the {param} or completion.",
-                param=param,
-            )
+            raise context_fit.too_long(n_ctx, len(prompt), asked, param, openai_tokens)
         max_tokens = asked or min(n_ctx - len(prompt), self._default_max_tokens or n_ctx)
         if sampling.top_logprobs > MAX_TOP_LOGPROBS:
             raise UnsupportedParameter(
@@ -280,13 +302,15 @@ class LlamaCppProvider(Provider):
             lps = tuple(logprobs[i]) if plan.sampling.logprobs else None
             choices.append(Choice(i, content, reason, calls, lps))
         usage = Usage(len(plan.prompt), sum(f.completion_tokens for f in finished.values()))
-        return CompletionResult(model=model, choices=tuple(choices), usage=usage)
+        notices = _notices(plan, finished.values())
+        return CompletionResult(model, tuple(choices), usage, notices)
 
     async def _stream(self, plan: _Plan) -> AsyncIterator[StreamItem]:
         gates = [tool_calls.ContentGate(plan.tool_choice, plan.tools_active) for _ in range(plan.n)]
         completion_tokens = 0
         pending = [0] * plan.n  # tokens generated but not yet carried by a delta
         prompt = len(plan.prompt)  # told once, with the first delta
+        ends: list[Finished] = []
         if plan.echo:
             for i in range(plan.n):
                 yield ChoiceDelta(i, plan.echo, prompt_tokens=prompt)
@@ -302,11 +326,12 @@ class LlamaCppProvider(Provider):
                     )
                     pending[index], prompt = 0, 0
                 if finished is not None:
+                    ends.append(finished)
                     completion_tokens += finished.completion_tokens
                     final = self._final_delta(index, gate, plan, finished)
                     yield replace(final, tokens=pending[index], prompt_tokens=prompt)
                     pending[index], prompt = 0, 0
-        yield StreamEnd(Usage(len(plan.prompt), completion_tokens))
+        yield StreamEnd(Usage(len(plan.prompt), completion_tokens), _notices(plan, ends))
 
     def _final_delta(
         self, index: int, gate: tool_calls.ContentGate, plan: _Plan, event: Finished
@@ -375,6 +400,35 @@ def _merge(
             flush(event)
     flush()
     return out
+
+
+def _tokenizer_name(meta: dict[str, str], n_vocab: int) -> str:
+    """The GGUF's tokenizer, e.g. ``gpt2 BPE (smollm), 49152 tokens``."""
+    kind = meta.get("tokenizer.ggml.model", "unknown")
+    pre = meta.get("tokenizer.ggml.pre")
+    label = {"gpt2": "gpt2 BPE", "llama": "SentencePiece"}.get(kind, kind)
+    return f"{label}{f' ({pre})' if pre else ''}, {n_vocab} tokens"
+
+
+def _output_cap(options: Mapping[str, object], setting: int | None) -> int | None:
+    """Generated tokens when a request names none: the lower of the model's
+    ``max_output_tokens`` option and the ``default_max_tokens`` setting, when set."""
+    value = options.get("max_output_tokens")
+    if value is None:
+        return setting
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidRequest(
+            f"max_output_tokens must be a positive integer, got {value!r}", param="config"
+        )
+    return min(value, setting) if setting else value
+
+
+def _notices(plan: _Plan, ends: Iterable[Finished]) -> dict[str, str]:
+    """What the caller is told about this answer beyond its text (see types.Notices)."""
+    notices = dict(plan.notices)
+    if any(f.degenerate for f in ends):
+        notices["degenerate"] = "stopped"
+    return notices
 
 
 def _default_parallel(n_gpu_layers: int) -> int:
