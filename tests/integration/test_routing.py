@@ -33,6 +33,7 @@ from tests.servers import AsgiThread, ProcessServer, ServerThread, free_port
 pytestmark = pytest.mark.slow
 
 HELLO = [{"role": "user", "content": "Say hello."}]
+CHILD = "smollm2-135m-instruct"  # the model each child offramp serves
 
 
 def model_path() -> str:
@@ -64,7 +65,7 @@ def _offramp_child(config: Path) -> ProcessServer:
 class Upstreams:
     """The real upstreams and the proxies in front of them, by name."""
 
-    def __init__(self, llama: str, child: str):
+    def __init__(self, llama: str, child: str, twin: str):
         self.llama, self.child = llama, child
         self.proxies = {
             "faulty": FaultProxy(llama),
@@ -73,10 +74,11 @@ class Upstreams:
             "first": FaultProxy(child),
             "recorder": FaultProxy(llama),
         }
-        # the two deployments of the `flapping` route, each a gate (refuse) before a proxy:
-        # A, the one that fails, is the second offramp; B, llama-cpp-python's server
+        # the two deployments of the `flapping` route, each a gate (refuse) before a proxy
+        # before an offramp process of its own (answering from its response cache, so
+        # the machine's load does not decide how fast the healthy one is)
         self.proxies["a"] = FaultProxy(child)
-        self.proxies["b"] = FaultProxy(llama)
+        self.proxies["b"] = FaultProxy(twin)
         self.threads = {
             name: AsgiThread(p, log_level="critical") for name, p in self.proxies.items()
         }
@@ -102,12 +104,16 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
     chat_model = {**default["models"][0], "options": {"parallel": 2, "kv_type": "q8_0"}}
     chat_model["context_length"] = 1024
     child_config.write_text(yaml.safe_dump({"settings": {"n_threads": 1}, "models": [chat_model]}))
-    servers = [_llama_server().start(), _offramp_child(child_config).start()]
+    servers = [
+        _llama_server().start(),
+        _offramp_child(child_config).start(),
+        _offramp_child(child_config).start(),
+    ]
     try:
-        llama, child = (s.wait().base_url for s in servers)
-        for base, model in ((llama, "smol"), (child, "smollm2-135m-instruct")):
+        llama, child, twin = (s.wait().base_url for s in servers)
+        for base, model in ((llama, "smol"), (child, CHILD), (twin, CHILD)):
             _warm(base, model)
-        found = Upstreams(llama, child)
+        found = Upstreams(llama, child, twin)
         for thread in found.threads.values():
             thread.__enter__()
         for gate in found.gates.values():
@@ -179,10 +185,10 @@ def _routes(up: Upstreams, embed_url: str) -> list[dict[str, Any]]:
             "deployments": [
                 # A first for three requests in four, so a fault meets it at once
                 {
-                    **_deployment("a", up.gated("a"), "smollm2-135m-instruct", ATTEMPT_S),
+                    **_deployment("a", up.gated("a"), CHILD, ATTEMPT_S),
                     "weight": 3,
                 },
-                _deployment("b", up.gated("b"), "smol", DEADLINE_S),
+                _deployment("b", up.gated("b"), CHILD, DEADLINE_S),
             ],
         },
         {"name": "plain-llama", "deployments": [_deployment("llama", up.url("recorder"), "smol")]},
@@ -335,8 +341,8 @@ def test_routes_are_listed_beside_the_models(sdk: openai.OpenAI) -> None:
     assert cards["resilient"].model_dump()["deployments"] == ["faulty", "healthy"]
 
 
-# The `flapping` route: A (a second offramp) and B (llama-cpp-python's server), each behind
-# a gate and a fault proxy, weighted 3:1, under CLIENTS concurrent SDK clients.
+# The `flapping` route: A and B (two more offramp processes), each behind a gate and a
+# fault proxy, weighted 3:1, under CLIENTS concurrent SDK clients.
 ATTEMPT_S = 5.0  # A's attempt timeout: a hang costs this much, then B answers
 DEADLINE_S = 10.0
 COOLDOWN_S = 1.5
