@@ -191,6 +191,16 @@ def _routes(up: Upstreams, embed_url: str) -> list[dict[str, Any]]:
                 _deployment("b", up.gated("b"), CHILD, DEADLINE_S),
             ],
         },
+        {
+            "name": "flapping-strict",  # the same two, for requests with a 1 s deadline
+            "deadline_s": 1.0,
+            "breaker": {"failure_threshold": 2, "cooldown_s": COOLDOWN_S},
+            "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
+            "deployments": [
+                _deployment("a", up.gated("a"), CHILD, ATTEMPT_S),
+                _deployment("b", up.gated("b"), CHILD, DEADLINE_S),
+            ],
+        },
         {"name": "plain-llama", "deployments": [_deployment("llama", up.url("recorder"), "smol")]},
         {"name": "nested", "deployments": [healthy]},
         {
@@ -351,14 +361,22 @@ SLOW_S = 3.5  # A's delay when slow: under its timeout, far over B's latency
 SETTLE_S = 1.5  # what a probe's answer and reading the admin route may take
 
 
-def _run(sdk: openai.OpenAI, base: str, fault: Callable[[bool], None], fault_s: float) -> Run:
-    """Clients for a second, the fault for ``fault_s``, then a cooldown and a settle more."""
+def _run(
+    sdk: openai.OpenAI,
+    base: str,
+    fault: Callable[[bool], None],
+    fault_s: float,
+    during: Callable[[], object] = lambda: None,
+) -> Run:
+    """Clients for a second, the fault for ``fault_s`` (``during`` runs meanwhile), then a
+    cooldown and a settle more."""
     settle(base, "flapping")
     with Clients(sdk, "flapping", CLIENTS) as clients:
         time.sleep(1.0)
         fault_at = time.time()
         fault(True)
-        time.sleep(fault_s)
+        during()
+        time.sleep(max(0.0, fault_at + fault_s - time.time()))
         recovered_at = time.time()
         fault(False)
         time.sleep(COOLDOWN_S + SETTLE_S + 0.5)
@@ -422,18 +440,34 @@ def test_no_request_fails_while_one_deployment_stays_healthy(
 def test_both_down_is_503_with_retry_after_and_recovers_within_a_cooldown(
     sdk: openai.OpenAI, routed: ServerThread, upstreams: Upstreams
 ) -> None:
-    run = _run(sdk, routed.base_url, _fault(upstreams, "both-down"), 5)
-    failed = run.failed()
-    assert failed, "some requests met both deployments down"
-    for call in failed:
+    strict: list[tuple[float, Any]] = []  # (seconds taken, the error) of 1 s-deadline requests
+
+    def ask_strict() -> None:
+        time.sleep(0.5)
+        for _ in range(4):
+            started = time.monotonic()
+            with pytest.raises(openai.APIStatusError) as info:
+                _chat(sdk, "flapping-strict")
+            strict.append((time.monotonic() - started, info.value))
+            time.sleep(0.3)
+
+    run = _run(sdk, routed.base_url, _fault(upstreams, "both-down"), 5, during=ask_strict)
+    # A request whose deadline the outage outlasts gets 503 with Retry-After, in time...
+    for took, error in strict:
+        assert (error.status_code, error.body["code"]) == (503, "no_deployment_available")
+        assert int(error.response.headers["retry-after"]) >= 1 and took < 1.5, error
+    # ...and so may one of the flapping route's (10 s deadline) whose attempts run out,
+    # while the others wait the outage out.
+    for call in run.failed():
         assert (call.status, call.code) == (503, "no_deployment_available"), call
         assert call.retry_after is not None and int(call.retry_after) >= 1, call
-        assert run.fault_at <= call.ended <= run.recovered_at + COOLDOWN_S + SETTLE_S, call
     back = run.recovered_at + COOLDOWN_S + SETTLE_S
     assert any(run.recovered_at < c.ended <= back and c.deployment for c in run.calls)
     assert all(c.deployment for c in run.calls if c.started > back)
     for deployment in ("a", "b"):
         _opened_once_and_closed_within_a_cooldown(run, deployment)
+    _, headers = _chat(sdk, "flapping-strict")  # its circuits are half-open by now
+    assert headers["x-offramp-deployment"] in ("a", "b")
 
 
 def test_a_cut_answer_and_an_unreachable_upstream_say_which(
