@@ -35,6 +35,7 @@ class Clients:
     model: str
     count: int
     max_tokens: int = 2
+    pause_s: float = 0.05  # between one client's calls
     calls: list[Call] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -68,6 +69,7 @@ class Clients:
                 self.calls.append(Call(started, time.time(), None, code=repr(exc)))
             else:
                 self.calls.append(Call(started, time.time(), deployment))
+            time.sleep(self.pause_s)
 
     def _ask(self, streaming: bool) -> str:
         raw = self.sdk.chat.completions.with_raw_response.create(
@@ -94,13 +96,16 @@ def route_health(base_url: str, route: str) -> dict[str, dict[str, Any]]:
     return {d["id"]: d for d in found["deployments"]}
 
 
-def settle(base_url: str, route: str, within_s: float = 20) -> None:
-    """Wait until every circuit of ``route`` is closed and no deployment is ejected."""
+def settle(base_url: str, route: str, within_s: float = 30) -> None:
+    """Wait until every circuit of ``route`` is closed and no deployment is ejected,
+    asking the route meanwhile (a half-open circuit closes only on a probe's answer)."""
     deadline = time.monotonic() + within_s
+    body = {"model": route, "messages": HELLO, "max_tokens": 1}
     while time.monotonic() < deadline:
         found = route_health(base_url, route).values()
         if all(d["breaker"]["state"] == "closed" and not d["outlier"]["ejected"] for d in found):
             return
+        httpx.post(base_url + "/v1/chat/completions", json=body, timeout=60)
         time.sleep(0.2)
     raise AssertionError(f"route {route} did not settle: {route_health(base_url, route)}")
 

@@ -33,6 +33,7 @@ from tests.servers import AsgiThread, ProcessServer, ServerThread, free_port
 pytestmark = pytest.mark.slow
 
 HELLO = [{"role": "user", "content": "Say hello."}]
+CHILD = "smollm2-135m-instruct"  # the model each child offramp serves
 
 
 def model_path() -> str:
@@ -64,7 +65,7 @@ def _offramp_child(config: Path) -> ProcessServer:
 class Upstreams:
     """The real upstreams and the proxies in front of them, by name."""
 
-    def __init__(self, llama: str, child: str):
+    def __init__(self, llama: str, child: str, twin: str):
         self.llama, self.child = llama, child
         self.proxies = {
             "faulty": FaultProxy(llama),
@@ -73,10 +74,11 @@ class Upstreams:
             "first": FaultProxy(child),
             "recorder": FaultProxy(llama),
         }
-        # the two deployments of the `flapping` route, each a gate (refuse) before a proxy:
-        # A, the one that fails, is the second offramp; B, llama-cpp-python's server
+        # the two deployments of the `flapping` route, each a gate (refuse) before a proxy
+        # before an offramp process of its own (answering from its response cache, so
+        # the machine's load does not decide how fast the healthy one is)
         self.proxies["a"] = FaultProxy(child)
-        self.proxies["b"] = FaultProxy(llama)
+        self.proxies["b"] = FaultProxy(twin)
         self.threads = {
             name: AsgiThread(p, log_level="critical") for name, p in self.proxies.items()
         }
@@ -102,12 +104,16 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
     chat_model = {**default["models"][0], "options": {"parallel": 2, "kv_type": "q8_0"}}
     chat_model["context_length"] = 1024
     child_config.write_text(yaml.safe_dump({"settings": {"n_threads": 1}, "models": [chat_model]}))
-    servers = [_llama_server().start(), _offramp_child(child_config).start()]
+    servers = [
+        _llama_server().start(),
+        _offramp_child(child_config).start(),
+        _offramp_child(child_config).start(),
+    ]
     try:
-        llama, child = (s.wait().base_url for s in servers)
-        for base, model in ((llama, "smol"), (child, "smollm2-135m-instruct")):
+        llama, child, twin = (s.wait().base_url for s in servers)
+        for base, model in ((llama, "smol"), (child, CHILD), (twin, CHILD)):
             _warm(base, model)
-        found = Upstreams(llama, child)
+        found = Upstreams(llama, child, twin)
         for thread in found.threads.values():
             thread.__enter__()
         for gate in found.gates.values():
@@ -179,10 +185,20 @@ def _routes(up: Upstreams, embed_url: str) -> list[dict[str, Any]]:
             "deployments": [
                 # A first for three requests in four, so a fault meets it at once
                 {
-                    **_deployment("a", up.gated("a"), "smollm2-135m-instruct", ATTEMPT_S),
+                    **_deployment("a", up.gated("a"), CHILD, ATTEMPT_S),
                     "weight": 3,
                 },
-                _deployment("b", up.gated("b"), "smol", DEADLINE_S),
+                _deployment("b", up.gated("b"), CHILD, DEADLINE_S),
+            ],
+        },
+        {
+            "name": "flapping-strict",  # the same two, for requests with a 1 s deadline
+            "deadline_s": 1.0,
+            "breaker": {"failure_threshold": 2, "cooldown_s": COOLDOWN_S},
+            "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
+            "deployments": [
+                _deployment("a", up.gated("a"), CHILD, ATTEMPT_S),
+                _deployment("b", up.gated("b"), CHILD, DEADLINE_S),
             ],
         },
         {"name": "plain-llama", "deployments": [_deployment("llama", up.url("recorder"), "smol")]},
@@ -335,8 +351,8 @@ def test_routes_are_listed_beside_the_models(sdk: openai.OpenAI) -> None:
     assert cards["resilient"].model_dump()["deployments"] == ["faulty", "healthy"]
 
 
-# The `flapping` route: A (a second offramp) and B (llama-cpp-python's server), each behind
-# a gate and a fault proxy, weighted 3:1, under CLIENTS concurrent SDK clients.
+# The `flapping` route: A and B (two more offramp processes), each behind a gate and a
+# fault proxy, weighted 3:1, under CLIENTS concurrent SDK clients.
 ATTEMPT_S = 5.0  # A's attempt timeout: a hang costs this much, then B answers
 DEADLINE_S = 10.0
 COOLDOWN_S = 1.5
@@ -345,14 +361,22 @@ SLOW_S = 3.5  # A's delay when slow: under its timeout, far over B's latency
 SETTLE_S = 1.5  # what a probe's answer and reading the admin route may take
 
 
-def _run(sdk: openai.OpenAI, base: str, fault: Callable[[bool], None], fault_s: float) -> Run:
-    """Clients for a second, the fault for ``fault_s``, then a cooldown and a settle more."""
+def _run(
+    sdk: openai.OpenAI,
+    base: str,
+    fault: Callable[[bool], None],
+    fault_s: float,
+    during: Callable[[], object] = lambda: None,
+) -> Run:
+    """Clients for a second, the fault for ``fault_s`` (``during`` runs meanwhile), then a
+    cooldown and a settle more."""
     settle(base, "flapping")
     with Clients(sdk, "flapping", CLIENTS) as clients:
         time.sleep(1.0)
         fault_at = time.time()
         fault(True)
-        time.sleep(fault_s)
+        during()
+        time.sleep(max(0.0, fault_at + fault_s - time.time()))
         recovered_at = time.time()
         fault(False)
         time.sleep(COOLDOWN_S + SETTLE_S + 0.5)
@@ -397,7 +421,7 @@ def test_no_request_fails_while_one_deployment_stays_healthy(
     ejections = route_health(routed.base_url, "flapping")["a"]["outlier"]["ejections"]
     run = _run(sdk, routed.base_url, _fault(upstreams, mode), fault_s)
     assert run.failed() == []
-    assert len(run.calls) > 20 and {c.deployment for c in run.calls} == {"a", "b"}
+    assert len(run.calls) >= 2 * CLIENTS and {c.deployment for c in run.calls} == {"a", "b"}
     assert run.transitions("b") == [run.transitions("b")[0]]  # B never changed state
     if mode != "slow":
         _opened_once_and_closed_within_a_cooldown(run, "a")
@@ -416,18 +440,34 @@ def test_no_request_fails_while_one_deployment_stays_healthy(
 def test_both_down_is_503_with_retry_after_and_recovers_within_a_cooldown(
     sdk: openai.OpenAI, routed: ServerThread, upstreams: Upstreams
 ) -> None:
-    run = _run(sdk, routed.base_url, _fault(upstreams, "both-down"), 5)
-    failed = run.failed()
-    assert failed, "some requests met both deployments down"
-    for call in failed:
+    strict: list[tuple[float, Any]] = []  # (seconds taken, the error) of 1 s-deadline requests
+
+    def ask_strict() -> None:
+        time.sleep(0.5)
+        for _ in range(4):
+            started = time.monotonic()
+            with pytest.raises(openai.APIStatusError) as info:
+                _chat(sdk, "flapping-strict")
+            strict.append((time.monotonic() - started, info.value))
+            time.sleep(0.3)
+
+    run = _run(sdk, routed.base_url, _fault(upstreams, "both-down"), 5, during=ask_strict)
+    # A request whose deadline the outage outlasts gets 503 with Retry-After, in time...
+    for took, error in strict:
+        assert (error.status_code, error.body["code"]) == (503, "no_deployment_available")
+        assert int(error.response.headers["retry-after"]) >= 1 and took < 1.5, error
+    # ...and so may one of the flapping route's (10 s deadline) whose attempts run out,
+    # while the others wait the outage out.
+    for call in run.failed():
         assert (call.status, call.code) == (503, "no_deployment_available"), call
         assert call.retry_after is not None and int(call.retry_after) >= 1, call
-        assert run.fault_at <= call.ended <= run.recovered_at + COOLDOWN_S + SETTLE_S, call
     back = run.recovered_at + COOLDOWN_S + SETTLE_S
     assert any(run.recovered_at < c.ended <= back and c.deployment for c in run.calls)
     assert all(c.deployment for c in run.calls if c.started > back)
     for deployment in ("a", "b"):
         _opened_once_and_closed_within_a_cooldown(run, deployment)
+    _, headers = _chat(sdk, "flapping-strict")  # its circuits are half-open by now
+    assert headers["x-offramp-deployment"] in ("a", "b")
 
 
 def test_a_cut_answer_and_an_unreachable_upstream_say_which(
