@@ -18,7 +18,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--config", help="a config file other than the packaged default")
     args = parser.parse_args()
-    with offramp_server(*(["--config", args.config] if args.config else [])) as served:
+    config = ["--config", args.config] if args.config else []
+    with offramp_server(*config, cache=True) as served:  # the default configuration
         proc = psutil.Process(served.proc.pid)
         idle = proc.memory_info().rss
         client = openai.OpenAI(base_url=served.base_url + "/v1", api_key="bench")

@@ -27,11 +27,11 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from offramp.errors import InvalidRequest, OfframpError, ProviderError
 from offramp.providers.llamacpp.jobs import EngineStats, Failed, Finished, Job, emit
-from offramp.providers.llamacpp.sampling import Samplers
+from offramp.providers.llamacpp.sampling import JobSampler, Samplers
 from offramp.providers.llamacpp.stops import Piece, StopScanner
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ _NO_KV_SLOT = 1  # llama_decode's return code when the KV cache has no room for 
 @dataclass
 class _Running:
     job: Job
-    sampler: Any
+    sampler: JobSampler
     scanner: StopScanner
     decoder: codecs.IncrementalDecoder
     context: list[int]  # the prompt: decoded in n_batch-aligned chunks
@@ -207,6 +207,7 @@ class Engine:
             run.sampler.close()
         self._waiting.clear()
         self._preempted.clear()
+        self._samplers.close()
         self._batch.close()
         self._ctx.close()
         self._model.close()
@@ -436,7 +437,7 @@ class Engine:
         row = None
         if job.sampling.logprobs:
             row = self._samplers.logprob_row(self._ctx.get_logits_ith(index))
-        token = int(self._lib.llama_sampler_sample(run.sampler.sampler, self._ctx.ctx, index))
+        token = run.sampler.sample(self._ctx.ctx, index)
         run.generated += 1
         run.last_token = token
         self.stats.generated_tokens += 1

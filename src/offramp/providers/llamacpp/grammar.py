@@ -8,6 +8,7 @@ naming the keyword and where it sits.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -154,11 +155,17 @@ def _check_combinations(schema: dict[str, Any], path: str, param: str) -> None:
 
 
 def schema_to_gbnf(schema: dict[str, Any], param: str = "response_format") -> str:
-    """GBNF for ``schema`` (call check_enforceable first)."""
+    """GBNF for ``schema`` (call check_enforceable first); a schema seen before (same
+    keys in the same order) gets its grammar from a cache instead of converting again."""
+    return _gbnf_for(json.dumps(schema), param)
+
+
+@functools.lru_cache(maxsize=256)
+def _gbnf_for(schema_json: str, param: str) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        gbnf = str(json_schema_to_gbnf(json.dumps(schema)))
+        gbnf = str(json_schema_to_gbnf(schema_json))
     except Exception as exc:  # the converter raises assertion/key errors on odd schemas
         raise UnsupportedSchema(
             f"the JSON schema cannot be turned into a grammar: {exc}", param=param
