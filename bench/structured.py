@@ -56,7 +56,7 @@ def _rate(client: openai.OpenAI, topic: str, tokens: int, extra: dict[str, Any])
         **extra,
     )
     assert reply.usage is not None
-    return reply.usage.completion_tokens / (time.perf_counter() - started)
+    return float(reply.usage.completion_tokens) / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -76,12 +76,12 @@ def main() -> None:
     plain = statistics.median(rates["plain"])
     load = os.getloadavg()[0]
     print(f"{args.tokens} tokens max, greedy, {len(rates['plain'])} requests per kind")
-    print("| decoding | tokens/s (median) | min–max | vs plain |")
+    print("| decoding | tokens/s (median) | min-max | vs plain |")
     print("|---|---|---|---|")
     for kind, values in rates.items():
         median = statistics.median(values)
         print(
-            f"| {kind} | {median:.1f} | {min(values):.1f}–{max(values):.1f} "
+            f"| {kind} | {median:.1f} | {min(values):.1f}-{max(values):.1f} "
             f"| {median / plain:.2f}x |"
         )
     print(f"goal: constrained >= 0.8x plain; 1-minute load average at the end {load:.2f}")

@@ -173,6 +173,11 @@ class Engine:
         return len(self._waiting) + len(self._preempted)
 
     @property
+    def samplers(self) -> Samplers:
+        """The model's sampler factory: its parsed-grammar cache and grammar counters."""
+        return self._samplers
+
+    @property
     def n_slots(self) -> int:
         return len(self._slots)
 

@@ -87,6 +87,14 @@ class GrammarCache:
         )
 
 
+@dataclass
+class GrammarStats:
+    """Tokens sampled under a grammar (engine thread writes, anyone reads)."""
+
+    checked: int = 0  # tokens picked freely, then checked against the grammar
+    rejected: int = 0  # of those, refused by the grammar and sampled again under it
+
+
 class _Candidates:
     """One reusable llama_token_data_array over the whole vocabulary (engine thread only)."""
 
@@ -143,12 +151,14 @@ class JobSampler:
     frees the native state.
     """
 
-    def __init__(self, lib: Any, chain: Any, grammar: Any, candidates: _Candidates):
+    def __init__(
+        self, lib: Any, chain: Any, grammar: Any, candidates: _Candidates, stats: GrammarStats
+    ):
         self._lib = lib
         self._chain = chain
         self._grammar = grammar
         self._candidates = candidates
-        self.resampled = 0  # tokens the grammar rejected and that were sampled again
+        self._stats = stats
 
     def sample(self, ctx: Any, index: int) -> int:
         lib = self._lib
@@ -158,8 +168,9 @@ class JobSampler:
         logits = lib.llama_get_logits_ith(ctx, index)
         lib.llama_sampler_apply(self._chain.sampler, cands.fill(logits))
         token = cands.selected()
+        self._stats.checked += 1
         if not cands.allows(self._grammar, token):
-            self.resampled += 1
+            self._stats.rejected += 1
             pointer = cands.fill(logits)
             lib.llama_sampler_apply(self._grammar, pointer)
             lib.llama_sampler_apply(self._chain.sampler, pointer)
@@ -184,6 +195,7 @@ class Samplers:
         self._pieces = pieces
         self._n_vocab = len(pieces)
         self.grammars = GrammarCache(lib, vocab)
+        self.grammar_stats = GrammarStats()
         self._candidates = _Candidates(lib, self._n_vocab)
 
     def chain(self, sampling: Sampling, grammar: Grammar | None) -> JobSampler:
@@ -229,7 +241,7 @@ class Samplers:
             sampler.add_temp(s.temperature)
             seed = s.seed if s.seed is not None else self._lib.LLAMA_DEFAULT_SEED
             sampler.add_dist(seed & 0xFFFFFFFF)
-        return JobSampler(self._lib, sampler, native, self._candidates)
+        return JobSampler(self._lib, sampler, native, self._candidates, self.grammar_stats)
 
     def close(self) -> None:
         self.grammars.close()
