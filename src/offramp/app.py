@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -52,6 +53,20 @@ def build_tasks(settings: Settings, runtime: Runtime) -> TaskEngine:
     return TaskEngine(catalog, hooks, RuntimeBackend(runtime), history, pricing)
 
 
+async def _load_models(app: FastAPI, pool: ModelPool, preload: bool) -> None:
+    """Preload the pool (if configured), then mark the app ready; a model that fails to
+    load is logged and reported by /ready, and is tried again by the next request for it."""
+    if preload:
+        try:
+            await pool.preload()
+        except Exception as exc:
+            log.exception("loading the models failed")
+            app.state.load_error = str(exc)
+            return
+    app.state.ready = True
+    log.info("offramp ready on %s:%s", app.state.settings.host, app.state.settings.port)
+
+
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     """The ASGI app. With ``pool`` given, the caller owns it (models already shared);
     otherwise the app builds one, preloads it if configured, and closes it on shutdown.
@@ -68,13 +83,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         app.state.ready = False
         await backing.open()
         app.state.keys = backing.keys
-        if settings.preload:
-            await the_pool.preload()
-        app.state.ready = True
-        log.info("offramp ready on %s:%s", settings.host, settings.port)
+        # The server answers (/health, /ready: loading) while the models load behind it.
+        loading = asyncio.create_task(_load_models(app, the_pool, settings.preload))
         try:
             yield
         finally:
+            if not loading.done():
+                loading.cancel()
+                await asyncio.gather(loading, return_exceptions=True)
             await backing.aclose()  # after in-flight requests: their records are written
             await runtime.router.aclose()
             if owned:
@@ -88,6 +104,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     app.state.tasks = build_tasks(settings, runtime)
     app.state.started = int(time.time())
     app.state.ready = False
+    app.state.load_error = None
     errors.install(app)
 
     @app.exception_handler(ClientGone)

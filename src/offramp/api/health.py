@@ -12,15 +12,21 @@ router = APIRouter()
 
 @router.get("/health")
 async def health() -> JSONResponse:
+    """200 as soon as the server listens, models loaded or not."""
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
+    """200 once every configured model is loaded; 503 while they load (``loading``) or
+    after one failed to (``failed``, with the error)."""
     pool = pool_of(request)
     models = {spec.name: pool.loaded(spec.name) for spec in pool.models.specs}
     is_ready = bool(request.app.state.ready) and all(models.values())
-    return JSONResponse(
-        {"status": "ready" if is_ready else "loading", "models": models},
-        status_code=200 if is_ready else 503,
-    )
+    error = request.app.state.load_error
+    body: dict[str, object] = {"status": "ready", "models": models}
+    if not is_ready:
+        body["status"] = "failed" if error else "loading"
+        if error:
+            body["error"] = error
+    return JSONResponse(body, status_code=200 if is_ready else 503)

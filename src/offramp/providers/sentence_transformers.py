@@ -14,6 +14,7 @@ from offramp.errors import ContextLengthExceeded, ProviderError, UnsupportedPara
 from offramp.memory import release_free_heap
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider
+from offramp.providers.bert import BertEncoder
 from offramp.providers.embed_batcher import EmbedBatcher
 from offramp.settings import Settings
 from offramp.types import EmbedRequest, EmbedResult
@@ -28,18 +29,13 @@ class SentenceTransformersProvider(Provider):
     """
 
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never reach a hub
         import torch
-        from sentence_transformers import SentenceTransformer
 
         if settings.n_threads:
             torch.set_num_threads(settings.n_threads)
-        try:
-            self._model = SentenceTransformer(
-                str(path), device=settings.embed_device, local_files_only=True
-            )
-        except Exception as exc:
-            raise ProviderError(f"cannot load embedding model from {path}: {exc}") from exc
+        device = settings.embed_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        fast = BertEncoder.open(path) if device == "cpu" else None  # BertEncoder: CPU only
+        self._model: Any = fast or _sentence_transformer(path, settings)
         self._max_tokens = min(spec.context_length, int(self._model.max_seq_length or 10**9))
         self._batch_size = settings.embed_batch_size
         self._batcher = EmbedBatcher(
@@ -96,3 +92,14 @@ class SentenceTransformersProvider(Provider):
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._batcher.close)
+
+
+def _sentence_transformer(path: Path, settings: Settings) -> Any:
+    """sentence-transformers itself, for folders BertEncoder does not run."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never reach a hub
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(path), device=settings.embed_device, local_files_only=True)
+    except Exception as exc:
+        raise ProviderError(f"cannot load embedding model from {path}: {exc}") from exc
