@@ -11,7 +11,10 @@ three kinds interleaved per prompt so machine noise hits them alike:
 tokens/s = completion tokens / request wall time (prompt processing included, as for a
 client). The ratio is median(constrained) / median(plain).
 
-    python -m bench.structured [--tokens 128] [--reps 4]
+    python -m bench.structured [--tokens 128] [--reps 4] [--threads N]
+
+``--threads 1`` keeps the comparison steady on a machine other work keeps busy (two
+decode threads that must meet at every step lose most of their time there).
 """
 
 from __future__ import annotations
@@ -63,7 +66,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--reps", type=int, default=4)
+    parser.add_argument("--threads", type=int, help="decode threads (default: every core)")
     args = parser.parse_args()
+    if args.threads:
+        os.environ["OFFRAMP_N_THREADS"] = str(args.threads)
     rates: dict[str, list[float]] = {kind: [] for kind in KINDS}
     with offramp_server() as served:
         client = openai.OpenAI(base_url=served.base_url + "/v1", api_key="x", max_retries=0)
@@ -75,7 +81,10 @@ def main() -> None:
                     rates[kind].append(_rate(client, topic, args.tokens, extra))
     plain = statistics.median(rates["plain"])
     load = os.getloadavg()[0]
-    print(f"{args.tokens} tokens max, greedy, {len(rates['plain'])} requests per kind")
+    threads = args.threads or os.cpu_count()
+    print(
+        f"{args.tokens} tokens max, greedy, {len(rates['plain'])} requests per kind, {threads} threads"
+    )
     print("| decoding | tokens/s (median) | min-max | vs plain |")
     print("|---|---|---|---|")
     for kind, values in rates.items():

@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from offramp.providers.llamacpp import sampling
 from offramp.providers.llamacpp.engine import Engine
 from offramp.providers.llamacpp.grammar import _gbnf_for, schema_to_gbnf
 from offramp.providers.llamacpp.jobs import Failed, Finished, Job
@@ -129,3 +130,17 @@ def test_a_repeated_schema_request_reuses_its_grammar(engine: Engine) -> None:
     assert again == grammar
     assert engine.samplers.grammars.parsed == parsed + 1
     assert _gbnf_for.cache_info().misses == conversions
+
+
+def test_greedy_after_a_rejection_picks_what_the_whole_row_under_the_grammar_would(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next-best tokens checked one by one give the token the grammar applied to the
+    whole row gives (one try: the rejected token itself, so always the whole row)."""
+    greedy = Sampling(temperature=0.0, max_tokens=100)
+    quick = _generate(engine, "Tell me about dogs.", greedy, Grammar(schema_to_gbnf(ODD)))
+    monkeypatch.setattr(sampling, "_GREEDY_TRIES", 1)
+    rejected = engine.samplers.grammar_stats.rejected
+    whole_row = _generate(engine, "Tell me about dogs.", greedy, Grammar(schema_to_gbnf(ODD)))
+    assert engine.samplers.grammar_stats.rejected > rejected
+    assert quick == whole_row

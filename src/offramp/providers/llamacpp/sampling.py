@@ -7,7 +7,9 @@ samples freely, the grammar is asked about that single candidate, and only when 
 rejects it is the row sampled again with the grammar applied first. Checking a single
 token costs microseconds; applying a grammar to a 49k-token vocabulary costs
 milliseconds, as much as decoding the token. Greedy decoding picks exactly the token it
-picked with the grammar applied first (the argmax of the allowed tokens).
+would with the grammar applied first (the highest-logit allowed token): after a
+rejection it checks the next-best tokens one by one, and only if none of the first
+``_GREEDY_TRIES`` fits does the grammar go over the whole row.
 
 Parsed grammars are kept per grammar text (``GrammarCache``): a repeated schema clones
 the parsed grammar instead of parsing its GBNF again.
@@ -27,6 +29,7 @@ from offramp.types import Sampling, TokenLogprob, TopLogprob
 
 _PENALTY_LAST_N = 64
 _GRAMMARS_KEPT = 64
+_GREEDY_TRIES = 32  # a greedy job's next-best tokens checked one by one after a rejection
 
 LogprobRow = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -134,6 +137,16 @@ class _Candidates:
         """The token the last sampler applied picked (samplers may reorder the array)."""
         return int(self.array.data[self.array.selected].id)
 
+    def best_allowed(self, grammar: Any, tries: int) -> int | None:
+        """After a greedy chain ran: the highest-logit token ``grammar`` accepts among the
+        ``tries`` highest (ties to the lower id, as greedy picks), else None."""
+        logits = self._data["logit"]
+        top = np.argpartition(-logits, tries)[:tries]
+        for token in top[np.lexsort((top, -logits[top]))]:
+            if self.allows(grammar, int(token)):
+                return int(token)
+        return None
+
     def allows(self, grammar: Any, token: int) -> bool:
         """Whether ``grammar`` accepts ``token`` next (applied to it alone)."""
         self._one[0] = (token, 1.0, 0.0)
@@ -152,13 +165,21 @@ class JobSampler:
     """
 
     def __init__(
-        self, lib: Any, chain: Any, grammar: Any, candidates: _Candidates, stats: GrammarStats
+        self,
+        lib: Any,
+        chain: Any,
+        grammar: Any,
+        candidates: _Candidates,
+        stats: GrammarStats,
+        *,
+        greedy: bool,
     ):
         self._lib = lib
         self._chain = chain
         self._grammar = grammar
         self._candidates = candidates
         self._stats = stats
+        self._greedy = greedy
 
     def sample(self, ctx: Any, index: int) -> int:
         lib = self._lib
@@ -171,10 +192,16 @@ class JobSampler:
         self._stats.checked += 1
         if not cands.allows(self._grammar, token):
             self._stats.rejected += 1
-            pointer = cands.fill(logits)
-            lib.llama_sampler_apply(self._grammar, pointer)
-            lib.llama_sampler_apply(self._chain.sampler, pointer)
-            token = cands.selected()
+            # greedy: the best allowed token is usually among the next few, checked one
+            # by one; otherwise (or when sampling) the grammar goes over the whole row
+            found = cands.best_allowed(self._grammar, _GREEDY_TRIES) if self._greedy else None
+            if found is not None:
+                token = found
+            else:
+                pointer = cands.fill(logits)
+                lib.llama_sampler_apply(self._grammar, pointer)
+                lib.llama_sampler_apply(self._chain.sampler, pointer)
+                token = cands.selected()
         lib.llama_sampler_accept(self._grammar, token)
         lib.llama_sampler_accept(self._chain.sampler, token)
         return token
@@ -241,7 +268,14 @@ class Samplers:
             sampler.add_temp(s.temperature)
             seed = s.seed if s.seed is not None else self._lib.LLAMA_DEFAULT_SEED
             sampler.add_dist(seed & 0xFFFFFFFF)
-        return JobSampler(self._lib, sampler, native, self._candidates, self.grammar_stats)
+        return JobSampler(
+            self._lib,
+            sampler,
+            native,
+            self._candidates,
+            self.grammar_stats,
+            greedy=s.temperature == 0.0,
+        )
 
     def close(self) -> None:
         self.grammars.close()
