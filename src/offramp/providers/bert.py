@@ -83,6 +83,9 @@ class BertEncoder:
         limit = int(config.get("max_position_embeddings", 512))
         self.max_seq_length = int(st_config.get("max_seq_length") or limit)
         self._dims = int(config["hidden_size"])
+        # One tiny pass now: torch sets up its thread pool here, at load, rather than in
+        # the first request, while llama.cpp's decode threads are running.
+        self.encode(["warm-up"], batch_size=1)
 
     @classmethod
     def open(cls, folder: Path) -> BertEncoder | None:

@@ -31,8 +31,9 @@ class SentenceTransformersProvider(Provider):
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings):
         import torch
 
-        if settings.n_threads:
-            torch.set_num_threads(settings.n_threads)
+        # Set, never left to torch's lazy default: an OpenMP pool first sized while
+        # llama.cpp's decode threads run was seen to slow every decode step ~50x.
+        torch.set_num_threads(settings.n_threads or os.cpu_count() or 1)
         device = settings.embed_device or ("cuda" if torch.cuda.is_available() else "cpu")
         fast = BertEncoder.open(path) if device == "cpu" else None  # BertEncoder: CPU only
         self._model: Any = fast or _sentence_transformer(path, settings)

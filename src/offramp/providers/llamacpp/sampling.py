@@ -96,6 +96,7 @@ class GrammarStats:
 
     checked: int = 0  # tokens picked freely, then checked against the grammar
     rejected: int = 0  # of those, refused by the grammar and sampled again under it
+    whole_row: int = 0  # of those, sampled with the grammar applied to the whole row
 
 
 class _Candidates:
@@ -198,6 +199,7 @@ class JobSampler:
             if found is not None:
                 token = found
             else:
+                self._stats.whole_row += 1
                 pointer = cands.fill(logits)
                 lib.llama_sampler_apply(self._grammar, pointer)
                 lib.llama_sampler_apply(self._chain.sampler, pointer)
