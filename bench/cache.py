@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["OFFRAMP_LEDGER_PATH"] = str(Path(tmp) / "ledger.db")
-        with offramp_server() as served:
+        with offramp_server(cache=True) as served:
             client = openai.OpenAI(base_url=served.base_url + "/v1", api_key="x", max_retries=0)
             texts = [f"sentence number {i} about the weather" for i in range(32)]
 

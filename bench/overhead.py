@@ -5,11 +5,12 @@ The upstream is Debian's nginx returning canned OpenAI JSON on loopback, so ever
 measured beyond the direct numbers is the proxy's own cost. Load comes from wrk (one
 thread, keep-alive connections, ``--latency``). LiteLLM is installed into its own
 virtualenv under ``.bench-venvs/`` on first use (``pip install 'litellm[proxy]'``); both
-proxies run as one process with one worker.
+proxies run as one process with one worker, offramp with its response cache off.
 
     python -m bench.overhead [--seconds 10] [--concurrency 1 10 50]
 
-Requires ``apt-get install nginx-light wrk``.
+nginx and wrk are installed with apt-get when missing (as root), else the bench says
+which packages to install (see bench/tools.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -31,10 +31,9 @@ import httpx
 import yaml
 
 from bench.server import free_port, offramp_server
+from bench.tools import debian_tool, python_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # LiteLLM refuses to start without one
-LITELLM_VENV = ROOT / ".bench-venvs" / "litellm"
 
 CHAT_BODY: dict[str, object] = {
     "model": "gpt-4o-mini",
@@ -111,7 +110,7 @@ http {{
 
 @contextmanager
 def nginx_upstream() -> Iterator[str]:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    nginx = debian_tool("nginx", "nginx-light")
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         conf = Path(tmp) / "nginx.conf"
@@ -155,18 +154,9 @@ def offramp_config(upstream: str, path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
 
 
-def _litellm_install() -> Path:
-    litellm = LITELLM_VENV / "bin" / "litellm"
-    if not litellm.exists():
-        subprocess.run(["python3", "-m", "venv", str(LITELLM_VENV)], check=True)
-        pip = [str(LITELLM_VENV / "bin" / "pip"), "install", "--quiet", "litellm[proxy]"]
-        subprocess.run(pip, check=True)
-    return litellm
-
-
 @contextmanager
 def litellm_proxy(upstream: str) -> Iterator[str]:
-    litellm = _litellm_install()
+    litellm = python_tool("litellm", "litellm[proxy]", "litellm")
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "litellm.yaml"
         params = {"api_base": upstream + "/v1", "api_key": "bench"}
@@ -223,6 +213,7 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 def wrk(url: str, body: dict[str, object], connections: int, seconds: int) -> Load:
     """One wrk run of POSTs with ``body``; p50/p99 latency and requests/s."""
+    tool = debian_tool("wrk", "wrk")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
             'wrk.method = "POST"\n'
@@ -233,7 +224,7 @@ def wrk(url: str, body: dict[str, object], connections: int, seconds: int) -> Lo
     try:
         out = subprocess.run(
             [
-                "wrk",
+                tool,
                 "-t1",
                 f"-c{connections}",
                 f"-d{seconds}s",
@@ -274,6 +265,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
     args = parser.parse_args()
+    debian_tool("wrk", "wrk")  # before anything starts: a missing tool is one line
+    python_tool("litellm", "litellm[proxy]", "litellm")
     results: dict[tuple[str, str, int], Load] = {}
     with nginx_upstream() as upstream, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "offramp.yaml"

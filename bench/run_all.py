@@ -9,6 +9,7 @@ SUITES = [
     "chat_throughput",
     "embeddings_throughput",
     "batching",
+    "structured",
     "embed_batching",
     "overhead",
     "cold_start",
@@ -20,9 +21,13 @@ SUITES = [
 
 
 def main() -> None:
+    failed = []
     for suite in SUITES:
         print(f"## python -m bench.{suite}", flush=True)
-        subprocess.run([sys.executable, "-m", f"bench.{suite}"], check=True)
+        if subprocess.run([sys.executable, "-m", f"bench.{suite}"]).returncode != 0:
+            failed.append(suite)
+    if failed:
+        raise SystemExit(f"benches that did not finish: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

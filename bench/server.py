@@ -1,4 +1,9 @@
-"""Start ``offramp serve`` as a real process for a benchmark, and stop it."""
+"""Start ``offramp serve`` as a real process for a benchmark, and stop it.
+
+The response cache is off unless a bench asks for it: a throughput figure must come from
+generating every answer, not from replaying the first one (greedy benchmark requests
+repeat). Each server says which it runs with on stdout.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +34,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def offramp_server(*args: str) -> Iterator[Served]:
-    """A fresh ``offramp serve`` on a free port, ready (models loaded) when yielded."""
+def offramp_server(*args: str, cache: bool = False) -> Iterator[Served]:
+    """A fresh ``offramp serve`` on a free port, ready (models loaded) when yielded; the
+    response cache is on only with ``cache`` (the environment overrides any config file)."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OFFRAMP_CACHE": "true" if cache else "false"}
+    state = "on (repeated requests may be answered from it)" if cache else "off"
+    print(f"offramp serve: response cache {state}", flush=True)
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "offramp", "serve", "--port", str(port), *args],

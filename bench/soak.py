@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--every", type=float, default=10.0)
     args = parser.parse_args()
-    with offramp_server() as served:
+    with offramp_server(cache=True) as served:
         proc = psutil.Process(served.proc.pid)
         idle = proc.memory_info().rss
         requests, samples = asyncio.run(_sampled(proc, served.base_url, args))

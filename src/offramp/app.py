@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -48,6 +49,20 @@ def build_tasks(settings: Settings, sessions: SessionStore) -> TaskEngine:
     return TaskEngine(TaskCatalog.load(hooks, settings.tasks_dir), hooks, sessions)
 
 
+async def _load_models(app: FastAPI, pool: ModelPool, preload: bool) -> None:
+    """Preload the pool (if configured), then mark the app ready; a model that fails to
+    load is logged and reported by /ready, and is tried again by the next request for it."""
+    if preload:
+        try:
+            await pool.preload()
+        except Exception as exc:
+            log.exception("loading the models failed")
+            app.state.load_error = str(exc)
+            return
+    app.state.ready = True
+    log.info("offramp ready on %s:%s", app.state.settings.host, app.state.settings.port)
+
+
 def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     """The ASGI app. With ``pool`` given, the caller owns it (models already shared);
     otherwise the app builds one, preloads it if configured, and closes it on shutdown.
@@ -69,13 +84,14 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         app.state.ready = False
         await backing.open()
         app.state.keys = backing.keys
-        if settings.preload:
-            await the_pool.preload()
-        app.state.ready = True
-        log.info("offramp ready on %s:%s", settings.host, settings.port)
+        # The server answers (/health, /ready: loading) while the models load behind it.
+        loading = asyncio.create_task(_load_models(app, the_pool, settings.preload))
         try:
             yield
         finally:
+            if not loading.done():
+                loading.cancel()
+                await asyncio.gather(loading, return_exceptions=True)
             await backing.aclose()  # after in-flight requests: their records are written
             await runtime.router.aclose()
             if owned:
@@ -90,6 +106,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
     app.state.drain = Drain(settings.drain_timeout_s)
     app.state.started = int(time.time())
     app.state.ready = False
+    app.state.load_error = None
     errors.install(app, [errors.Dialect(anthropic_errors.PREFIX, anthropic_errors.envelope)])
 
     @app.exception_handler(ClientGone)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import openai
 import pytest
 
 from offramp.local.pool import ModelPool
+from offramp.models.registry import load_registry
+from offramp.models.sources import resolve
+from offramp.providers.bert import BertEncoder
 from offramp.providers.sentence_transformers import SentenceTransformersProvider
+from offramp.settings import Settings
 
 MODEL = "text-embedding-3-small"
 
@@ -59,14 +66,65 @@ def test_dimensions_shorten_and_renormalise(client: openai.OpenAI) -> None:
     assert np.allclose(short, full[:64] / np.linalg.norm(full[:64]), atol=1e-5)
 
 
-def test_vectors_equal_the_model_in_process(client: openai.OpenAI, pool: ModelPool) -> None:
+def _folder(settings: Settings) -> Path:
+    spec = load_registry(None).resolve("all-minilm-l6-v2", kind="embedding")
+    return resolve(spec.source, settings.models_dir)
+
+
+def test_vectors_equal_sentence_transformers_in_process(
+    client: openai.OpenAI, pool: ModelPool, settings: Settings
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
     provider = pool._loaded["all-minilm-l6-v2"]
     assert isinstance(provider, SentenceTransformersProvider)
-    texts = ["offramp serves embeddings", "from a local model"]
-    local = provider._model.encode(texts, normalize_embeddings=True)
+    assert isinstance(provider._model, BertEncoder)  # the BERT folder runs without ST
+    reference = SentenceTransformer(str(_folder(settings)), device="cpu", local_files_only=True)
+    texts = ["offramp serves embeddings", "from a local model", "Ünïcode, CAPS & 数字 123"]
     served = client.embeddings.create(model="text-embedding-ada-002", input=texts)
-    for got, want in zip(served.data, local, strict=True):
-        assert float(_vec(got.embedding) @ want) > 0.9999
+    want = reference.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    got = np.stack([_vec(d.embedding) for d in served.data])
+    assert np.abs(got - want).max() < 1e-5
+    # texts past the model's limit are cut as sentence-transformers cuts them
+    long = ["word " * 400, "short"]
+    cut = provider._model.encode(long, batch_size=2, normalize_embeddings=True)
+    assert np.abs(cut - reference.encode(long, normalize_embeddings=True)).max() < 1e-5
+    ids = provider._model.tokenizer(["hello world"], add_special_tokens=True)["input_ids"]
+    assert ids == reference.tokenizer(["hello world"], add_special_tokens=True)["input_ids"]
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"modules": "dense"}, "a Dense module BertEncoder does not run"),
+        ({"pooling": "max"}, "max pooling"),
+        ({"model_type": "xlm-roberta"}, "not BERT"),
+    ],
+)
+def test_other_folders_are_left_to_sentence_transformers(
+    tmp_path: Path, settings: Settings, change: dict[str, str], why: str
+) -> None:
+    source = _folder(settings)
+    for name in ("modules.json", "config.json", "tokenizer.json", "sentence_bert_config.json"):
+        shutil.copy(source / name, tmp_path / name)
+    (tmp_path / "model.safetensors").symlink_to(source / "model.safetensors")
+    (tmp_path / "1_Pooling").mkdir()
+    shutil.copy(source / "1_Pooling" / "config.json", tmp_path / "1_Pooling" / "config.json")
+    assert BertEncoder.open(tmp_path) is not None  # the copy itself qualifies
+    if change.get("modules"):
+        modules = json.loads((tmp_path / "modules.json").read_text())
+        modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense",
+                           "type": "sentence_transformers.models.Dense"})  # fmt: skip
+        (tmp_path / "modules.json").write_text(json.dumps(modules))
+    if change.get("pooling"):
+        pooling = json.loads((tmp_path / "1_Pooling" / "config.json").read_text())
+        pooling["pooling_mode_mean_tokens"], pooling["pooling_mode_max_tokens"] = False, True
+        (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    if change.get("model_type"):
+        config = json.loads((tmp_path / "config.json").read_text())
+        config["model_type"] = change["model_type"]
+        (tmp_path / "config.json").write_text(json.dumps(config))
+    assert BertEncoder.open(tmp_path) is None, why
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(

@@ -14,6 +14,7 @@ from offramp.errors import ProviderError, UnsupportedParameter
 from offramp.memory import release_free_heap
 from offramp.models.registry import ModelSpec
 from offramp.providers.base import Capabilities, Provider
+from offramp.providers.bert import BertEncoder
 from offramp.providers.embed_batcher import EmbedBatcher
 from offramp.providers.embed_windows import Windower, WindowOptions, WindowPlan
 from offramp.settings import Settings
@@ -30,21 +31,17 @@ class SentenceTransformersProvider(Provider):
     """
 
     def __init__(self, spec: ModelSpec, path: Path, settings: Settings):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never reach a hub
         import torch
-        from sentence_transformers import SentenceTransformer
 
-        if settings.n_threads:
-            torch.set_num_threads(settings.n_threads)
-        try:
-            self._model = SentenceTransformer(
-                str(path), device=settings.embed_device, local_files_only=True
-            )
-        except Exception as exc:
-            raise ProviderError(f"cannot load embedding model from {path}: {exc}") from exc
-        tokenizer: Any = self._model.tokenizer
+        # Set, never left to torch's lazy default: an OpenMP pool first sized while
+        # llama.cpp's decode threads run was seen to slow every decode step ~50x.
+        torch.set_num_threads(settings.n_threads or os.cpu_count() or 1)
+        device = settings.embed_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        fast = BertEncoder.open(path) if device == "cpu" else None  # BertEncoder: CPU only
+        self._model: Any = fast or _sentence_transformer(path, settings)
         window = min(spec.context_length, int(self._model.max_seq_length or 10**9))
         self._model.max_seq_length = window
+        tokenizer: Any = self._model.tokenizer
         self._windower = Windower(
             self._model.tokenizer, window, WindowOptions.from_options(spec.options)
         )
@@ -60,7 +57,8 @@ class SentenceTransformersProvider(Provider):
             embeddings=True,
             context_length=self._windower.max_input_tokens,
             embedding_dimensions=dims,
-            tokenizer=f"{type(tokenizer).__name__}, {len(tokenizer)} tokens",
+            tokenizer=f"{getattr(tokenizer, 'kind', type(tokenizer).__name__)}, "
+            f"{len(tokenizer)} tokens",
             embedding_window=window,
         )
 
@@ -97,3 +95,14 @@ class SentenceTransformersProvider(Provider):
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._batcher.close)
+
+
+def _sentence_transformer(path: Path, settings: Settings) -> Any:
+    """sentence-transformers itself, for folders BertEncoder does not run."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never reach a hub
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(path), device=settings.embed_device, local_files_only=True)
+    except Exception as exc:
+        raise ProviderError(f"cannot load embedding model from {path}: {exc}") from exc

@@ -7,13 +7,15 @@ import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from rich.progress import Progress
 
 from offramp.errors import InvalidRequest
 from offramp.migrate.parity.cases import Case, Route
+
+if TYPE_CHECKING:
+    import openai
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ async def run_route(
     progress: Progress | None = None,
 ) -> list[Answer]:
     """Every case against ``route``, at most ``concurrency`` at once, in case order."""
+    import openai  # the SDK takes a second to import: only the parity command needs it
+
     client = openai.AsyncOpenAI(
         base_url=route.base_url, api_key="parity", max_retries=0, timeout=300
     )

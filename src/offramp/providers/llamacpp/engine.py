@@ -6,17 +6,22 @@ in n_batch-aligned chunks beside the running sequences' next tokens), then sampl
 slot with its own native sampler chain (see ``sampling``) and hands text back through
 the job's sink. Nothing here touches asyncio: the sink decides how events cross threads.
 
-By default every slot has its own KV buffer of ``n_ctx`` cells, so a sequence's cells
-always sit in position order and its results do not depend on what runs beside it. A
-new job starts from the longest prefix of its prompt already computed in *any* slot
-(copied from that slot's buffer), so a common system prompt is computed once.
+By default (``kv_unified``) the slots share one pool of KV cells, sized by
+``default_kv_size``: one sequence may fill its whole ``n_ctx`` while every other slot
+has room for ``SLOT_CELLS`` tokens, so memory grows by ``SLOT_CELLS`` cells per added
+slot rather than by a full context. A new job starts from the longest prefix of its
+prompt already computed in *any* slot (the cells are shared, not copied), so a common
+system prompt is computed once. When the pool is full, idle slots' cached prefixes are
+dropped first; if that is not enough the most recently admitted job is preempted: its
+cells are freed and it waits, sampler state intact, to be recomputed once another job
+finishes. Attention skips other sequences' cells exactly, so a sequence's tokens do not
+depend on what runs beside it, except in the last bits when its cells end up out of
+position order in the pool (a freed cell reused for a later token).
 
-With ``kv_unified`` the slots share one pool of ``kv_size`` cells instead (prefix cells
-are shared, not copied; less memory, but results may differ in the last bits with the
-layout). When the pool is full, idle slots' cached prefixes are dropped first; if that
-is not enough the most recently admitted job is preempted: its cells are freed and it
-waits, sampler state intact, to be recomputed once another job finishes.
-A cancelled job leaves its slot before the next step.
+Without ``kv_unified`` every slot has its own buffer of ``n_ctx`` cells (a prefix is
+copied between buffers): a sequence's cells always sit in position order, at the cost
+of a full context of memory per slot. A cancelled job leaves its slot before the next
+step.
 
 Slots share the engine's time fairly (see ``fairness``): a generating slot that has cost
 more time than the others (a slow grammar) sits out steps until they catch up, and while
@@ -33,14 +38,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from offramp.errors import InvalidRequest, OfframpError, ProviderError
 from offramp.providers.llamacpp.fairness import DEFAULT_SLACK_S, FairShare, PrefillPacer
 from offramp.providers.llamacpp.jobs import EngineStats, Failed, Finished, Job, emit
 from offramp.providers.llamacpp.repetition import RepetitionGuard
 from offramp.providers.llamacpp.rope import RopeScaling
-from offramp.providers.llamacpp.sampling import Samplers
+from offramp.providers.llamacpp.sampling import JobSampler, Samplers
 from offramp.providers.llamacpp.stops import Piece, StopScanner
 
 log = logging.getLogger(__name__)
@@ -48,12 +53,19 @@ log = logging.getLogger(__name__)
 _KV_TYPES = {"f16": 1, "q8_0": 8}  # ggml type ids
 _MIN_SHARED_PREFIX = 32  # tokens worth waiting a step for, rather than computing twice
 _NO_KV_SLOT = 1  # llama_decode's return code when the KV cache has no room for the batch
+SLOT_CELLS = 1024  # KV cells the shared pool holds for each slot beyond the first
+
+
+def default_kv_size(n_ctx: int, n_slots: int) -> int:
+    """The shared pool's cells when none are configured: one full context, plus
+    ``SLOT_CELLS`` (at most a full context) for each further slot."""
+    return n_ctx + (n_slots - 1) * min(n_ctx, SLOT_CELLS)
 
 
 @dataclass
 class _Running:
     job: Job
-    sampler: Any
+    sampler: JobSampler
     scanner: StopScanner
     decoder: codecs.IncrementalDecoder
     context: list[int]  # the prompt: decoded in n_batch-aligned chunks
@@ -86,8 +98,9 @@ class _Entry:
 class Engine:
     """Owns one llama.cpp model and context; thread-safe ``submit``.
 
-    ``n_ctx`` is the most one sequence may hold (prompt + completion); ``kv_size`` is the
-    shared KV pool for all ``n_slots`` sequences (at least ``n_ctx``).
+    ``n_ctx`` is the most one sequence may hold (prompt + completion); with
+    ``kv_unified`` (the default) ``kv_size`` is the KV pool shared by all ``n_slots``
+    sequences (at least ``n_ctx``; None: ``default_kv_size``).
     """
 
     def __init__(
@@ -102,7 +115,7 @@ class Engine:
         n_batch: int = 512,
         n_ubatch: int = 512,
         kv_type: str = "f16",
-        kv_unified: bool = False,
+        kv_unified: bool = True,
         flash_attn: bool = False,
         prefill_chunk: int = 128,
         fair_slack_s: float = DEFAULT_SLACK_S,
@@ -113,7 +126,10 @@ class Engine:
         from llama_cpp import _logger
 
         _logger.set_verbose(False)
-        kv_size = kv_size if kv_unified and kv_size else n_ctx * n_slots
+        if not kv_unified:
+            kv_size = n_ctx * n_slots
+        elif kv_size is None:
+            kv_size = default_kv_size(n_ctx, n_slots)
         if kv_size < n_ctx:
             raise InvalidRequest(
                 f"kv_size ({kv_size}) must hold at least one full context ({n_ctx})",
@@ -190,6 +206,11 @@ class Engine:
         return len(self._waiting) + len(self._preempted)
 
     @property
+    def samplers(self) -> Samplers:
+        """The model's sampler factory: its parsed-grammar cache and grammar counters."""
+        return self._samplers
+
+    @property
     def n_slots(self) -> int:
         return len(self._slots)
 
@@ -224,6 +245,7 @@ class Engine:
             run.sampler.close()
         self._waiting.clear()
         self._preempted.clear()
+        self._samplers.close()
         self._batch.close()
         self._ctx.close()
         self._model.close()
@@ -476,7 +498,7 @@ class Engine:
         row = None
         if job.sampling.logprobs:
             row = self._samplers.logprob_row(self._ctx.get_logits_ith(index))
-        token = int(self._lib.llama_sampler_sample(run.sampler.sampler, self._ctx.ctx, index))
+        token = run.sampler.sample(self._ctx.ctx, index)
         run.generated += 1
         run.last_token = token
         self.stats.generated_tokens += 1

@@ -26,6 +26,7 @@ lengths beside a pattern or format, and bounds of fractions that are not whole n
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -140,7 +141,14 @@ def compile_schema(
 
     Raises UnsupportedSchema (400 naming ``param``) when no value can satisfy a part the
     grammar must produce (a ``false`` schema, an empty numeric range, a dangling ``$ref``).
+    A schema seen before (same keys in the same order) is not converted again.
     """
+    return _compiled(json.dumps(schema), param, root)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(schema_json: str, param: str, root: str) -> CompiledSchema:
+    schema = json.loads(schema_json)
     converter = _Converter(schema, param, root)
     start = converter.visit(schema, "value", "$")
     return CompiledSchema(converter.render(start), tuple(converter.relaxed))

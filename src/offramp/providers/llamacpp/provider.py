@@ -77,7 +77,7 @@ class LlamaCppProvider(Provider):
             n_batch=int(options.get("n_batch", 512)),
             n_ubatch=int(options.get("n_ubatch", 512)),
             kv_type=self._kv_type(options.get("kv_type", "f16")),
-            kv_unified=bool(options.get("kv_unified", False)),
+            kv_unified=bool(options.get("kv_unified", True)),
             flash_attn=bool(options.get("flash_attn", False)),
             prefill_chunk=int(options.get("prefill_chunk", 128)),
             fair_slack_s=float(options.get("fair_slack_ms", 50)) / 1000,
