@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import openai
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -58,3 +60,21 @@ def async_client(server: ServerThread) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=120
     )
+
+
+@pytest.fixture(scope="session")
+def per_slot_server(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerThread, ModelPool]]:
+    """The default config with ``kv_unified: false``: every slot its own KV buffer, so an
+    answer is bit-for-bit what it would be alone or at another time (the shared default
+    pool may differ in the last bits with its cell layout)."""
+    shipped = yaml.safe_load((resources.files("offramp") / "data/offramp.yaml").read_text())
+    shipped["models"][0]["options"]["kv_unified"] = False
+    config = tmp_path_factory.mktemp("per-slot") / "offramp.yaml"
+    config.write_text(yaml.safe_dump(shipped))
+    own = settings.model_copy(update={"config": config, "preload": False})
+    the_pool = build_pool(own)
+    with ServerThread(own, the_pool) as running:
+        yield running, the_pool
+    asyncio.run(the_pool.aclose())

@@ -8,15 +8,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 import openai
 import pytest
-import yaml
 
-from offramp.app import build_pool
 from offramp.local.pool import ModelPool
 from offramp.models.registry import load_registry
 from offramp.models.sources import resolve
@@ -122,26 +118,10 @@ def _engine(pool: ModelPool) -> Engine:
     return provider.engine
 
 
-@pytest.fixture(scope="module")
-def per_slot_server(
-    settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServerThread, ModelPool]]:
-    """The default config with ``kv_unified: false``: every slot its own KV buffer."""
-    shipped = yaml.safe_load((resources.files("offramp") / "data/offramp.yaml").read_text())
-    shipped["models"][0]["options"]["kv_unified"] = False
-    config = tmp_path_factory.mktemp("per-slot") / "offramp.yaml"
-    config.write_text(yaml.safe_dump(shipped))
-    own = settings.model_copy(update={"config": config, "preload": False})
-    the_pool = build_pool(own)
-    with ServerThread(own, the_pool) as running:
-        yield running, the_pool
-    asyncio.run(the_pool.aclose())
-
-
 def test_the_default_kv_pool_is_shared_and_grows_by_a_share_per_slot(pool: ModelPool) -> None:
     engine = _engine(pool)
     assert engine.kv_unified
-    assert engine.kv_size == default_kv_size(4096, 4) == 4096 + 3 * SLOT_CELLS
+    assert engine.kv_size == default_kv_size(8192, 4) == 8192 + 3 * SLOT_CELLS
     assert default_kv_size(4096, 1) == 4096  # one slot: one full context
     assert default_kv_size(512, 4) == 4 * 512  # a slot's share never exceeds a context
 

@@ -36,8 +36,13 @@ def _wait_idle(pool: ModelPool, seconds: float = 10) -> bool:
 
 
 def test_concurrent_streams_all_complete_whole(
-    async_client: openai.AsyncOpenAI, client: openai.OpenAI
+    per_slot_server: tuple[ServerThread, ModelPool],
 ) -> None:
+    server, _ = per_slot_server  # per-slot KV: a stream is bit-for-bit the whole answer
+    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+    async_client = openai.AsyncOpenAI(
+        base_url=server.base_url + "/v1", api_key="x", max_retries=0, timeout=120
+    )
     prompts = [f"Write one sentence about the number {i}." for i in range(4)]
     expected = [
         client.chat.completions.create(

@@ -14,7 +14,7 @@ import pytest
 from offramp.local.pool import ModelPool
 from offramp.providers.llamacpp import sampling
 from offramp.providers.llamacpp.engine import Engine
-from offramp.providers.llamacpp.grammar import _gbnf_for, schema_to_gbnf
+from offramp.providers.llamacpp.grammar import _compiled, schema_to_gbnf
 from offramp.providers.llamacpp.jobs import Failed, Finished, Job
 from offramp.providers.llamacpp.provider import LlamaCppProvider
 from offramp.providers.llamacpp.sampling import Grammar, GrammarCache
@@ -122,14 +122,14 @@ def test_a_repeated_schema_request_reuses_its_grammar(engine: Engine) -> None:
     schema = {"type": "object", "properties": {"word": {"enum": ["alpha", "omega"]}}}
     grammar = Grammar(schema_to_gbnf(schema))
     parsed = engine.samplers.grammars.parsed
-    conversions = _gbnf_for.cache_info().misses
+    conversions = _compiled.cache_info().misses
     for _ in range(3):
         again = Grammar(schema_to_gbnf(dict(schema)))
         text = _generate(engine, "Pick a word.", Sampling(temperature=0.0, max_tokens=30), again)
         assert json.loads(text)["word"] in {"alpha", "omega"}
     assert again == grammar
     assert engine.samplers.grammars.parsed == parsed + 1
-    assert _gbnf_for.cache_info().misses == conversions
+    assert _compiled.cache_info().misses == conversions
 
 
 def test_greedy_after_a_rejection_picks_what_the_whole_row_under_the_grammar_would(

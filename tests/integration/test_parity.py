@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from offramp.local.pool import ModelPool
 from tests.servers import ServerThread
 
 pytestmark = pytest.mark.slow
@@ -32,7 +33,10 @@ def _parity(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_two_local_routes_make_both_reports(server: ServerThread, tmp_path: Path) -> None:
+def test_two_local_routes_make_both_reports(
+    per_slot_server: tuple[ServerThread, ModelPool], tmp_path: Path
+) -> None:
+    server, _ = per_slot_server  # per-slot KV: a replay at another time answers the same
     route = server.base_url + "/v1#gpt-4o-mini"
     record = tmp_path / "baseline.jsonl"
     done = _parity(

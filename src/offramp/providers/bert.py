@@ -52,7 +52,7 @@ class _Tokenizer:
         self._tok = Tokenizer.from_file(str(path))
         self._tok.no_truncation()
         self._tok.no_padding()
-        self.kind = f"{type(self._tok.model).__name__} (tokenizers)"
+        self.kind = f"BertTokenizer ({type(self._tok.model).__name__}, tokenizers)"
 
     def __len__(self) -> int:
         return int(self._tok.get_vocab_size())
