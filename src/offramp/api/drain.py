@@ -32,7 +32,6 @@ class Drain:
         self.in_flight = 0
         self._tasks: set[asyncio.Future[Any]] = set()
         self._cut: set[asyncio.Future[Any]] = set()
-        self._cut_handle: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -42,8 +41,7 @@ class Drain:
             return
         self.draining = True
         self.deadline = time.monotonic() + self.timeout_s
-        loop = asyncio.get_running_loop()
-        self._cut_handle = loop.call_later(self.timeout_s, self.cut)
+        asyncio.get_running_loop().call_later(self.timeout_s, self.cut)
 
     def cut(self) -> None:
         """Stop every tracked piece of work now: streams end with an error event, whole

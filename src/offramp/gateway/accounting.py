@@ -125,10 +125,6 @@ class Meter:
         self.route: str | None = None  # the route that took the request, once resolved
 
     @property
-    def done(self) -> bool:
-        return self._done
-
-    @property
     def label(self) -> str:
         """The metric label: the configured name asked for (a route's name or alias) once
         a route took the request, else ``unknown``."""

@@ -80,7 +80,7 @@ class RoutedBackend:
             if isinstance(item, ChoiceDelta):
                 if self._on_first_token is not None:
                     self._on_first_token()
-                self.partial = _add_delta(self.partial, item)
+                self.partial = add_delta(self.partial, item)
             elif isinstance(item, StreamEnd):
                 outcome.usage = item.usage
                 self.outcomes.append(outcome)
@@ -99,7 +99,7 @@ def _noting(adapt: Adapt, used: list[Capabilities]) -> Adapt:
     return noted
 
 
-def _add_delta(usage: Usage, delta: ChoiceDelta) -> Usage:
+def add_delta(usage: Usage, delta: ChoiceDelta) -> Usage:
     """``usage`` plus the tokens ``delta`` carries (one per piece when it does not say)."""
     tokens = delta.tokens or (1 if delta.text or delta.tool_calls else 0)
     prompt = delta.prompt_tokens or usage.prompt_tokens

@@ -29,7 +29,7 @@ from offramp.cache.responses import StreamAssembler, replay
 from offramp.errors import DRAIN_CUT, OfframpError
 from offramp.gateway import calls
 from offramp.gateway.accounting import Accounting, Caller, Meter
-from offramp.gateway.backend import RepairedCompletion, RoutedBackend, repaired_chat
+from offramp.gateway.backend import RepairedCompletion, RoutedBackend, add_delta, repaired_chat
 from offramp.gateway.runtime import Runtime
 from offramp.routing.outcome import Outcome, Routed
 from offramp.routing.pricing import FREE
@@ -286,7 +286,7 @@ class Gateway:
             async for item in items:
                 if isinstance(item, ChoiceDelta):
                     meter.first_token()
-                    generated = _counted(generated, item)
+                    generated = add_delta(generated, item)
                 whole.add(item)
                 yield item
         except OfframpError as exc:
@@ -304,11 +304,6 @@ class Gateway:
         if result is not None:
             await self._store(caller, request, result)
         await meter.finish(whole.usage or Usage(), outcome)
-
-
-def _counted(usage: Usage, delta: ChoiceDelta) -> Usage:
-    tokens = delta.tokens or (1 if delta.text or delta.tool_calls else 0)
-    return Usage(delta.prompt_tokens or usage.prompt_tokens, usage.completion_tokens + tokens)
 
 
 def _abandon_run(meter: Meter, backend: RoutedBackend | None, cut: bool = False) -> None:
