@@ -8,7 +8,7 @@ import pytest
 
 from offramp.api.openai import translate
 from offramp.api.openai.protocol import ChatCompletionRequest
-from offramp.errors import UnsupportedSchema
+from offramp.errors import InvalidRequest, UnsupportedSchema
 from offramp.providers.openai_compat import translate as upstream
 from offramp.types import ToolChoice
 
@@ -93,3 +93,22 @@ def test_broken_schemas_are_refused_at_the_door(body: dict[str, Any], param: str
     with pytest.raises(UnsupportedSchema) as info:
         _chat(messages=HI, **body)
     assert info.value.param == param and info.value.status_code == 400
+
+
+def test_a_function_call_on_a_non_assistant_message_is_400() -> None:
+    body = ChatCompletionRequest.model_validate(
+        {
+            "model": "m",
+            "messages": [
+                {
+                    "role": "function",
+                    "name": "f",
+                    "content": "x",
+                    "function_call": {"name": "f", "arguments": "{}"},
+                },
+            ],
+        }
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        translate.chat_request(body)
+    assert caught.value.param == "messages[0].function_call"

@@ -194,6 +194,11 @@ def _messages(wire: list[ChatMessage]) -> tuple[Message, ...]:
     last_call: dict[str, str] = {}
     for i, m in enumerate(wire):
         if m.function_call is not None:
+            if m.role != "assistant":
+                raise InvalidRequest(
+                    "only an assistant message carries a function_call",
+                    param=f"messages[{i}].function_call",
+                )
             if m.tool_calls:
                 raise InvalidRequest(
                     "send tool_calls or function_call, not both",
