@@ -1,0 +1,1 @@
+"""The learning loop's offline half: datasets of chat examples, tuning, evaluation."""
