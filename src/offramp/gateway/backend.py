@@ -49,11 +49,13 @@ class RoutedBackend:
         self.model = route.name
         self.outcomes: list[Outcome] = []
         self.partial = Usage()  # tokens of a stream still running
+        self.first: ChatRequest | None = None  # the first request asked (a task's prompt)
         self._router = router
         self._route = route
         self._on_first_token = on_first_token
 
     async def chat(self, request: ChatRequest, adapt: Adapt) -> Generated:
+        self.first = self.first or request
         used: list[Capabilities] = []
         routed = await calls.chat(
             self._router, self._route, request, _noting(adapt, used), validate=False
@@ -63,6 +65,7 @@ class RoutedBackend:
         return Generated(routed.value, used[-1].grammar)
 
     async def stream_chat(self, request: ChatRequest, adapt: Adapt) -> Streamed:
+        self.first = self.first or request
         used: list[Capabilities] = []
         routed = await calls.stream_chat(
             self._router, self._route, request, _noting(adapt, used), validate=False

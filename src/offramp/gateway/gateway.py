@@ -22,12 +22,16 @@ so far, which count toward the key's TPM and budget.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
 
 from offramp.cache.responses import StreamAssembler, replay
-from offramp.errors import DRAIN_CUT, OfframpError
+from offramp.errors import DRAIN_CUT, OfframpError, OutputValidationFailed
 from offramp.gateway import calls
+from offramp.gateway.capture import SHADOW, Teacher, answer_json, chat_json
 from offramp.gateway.accounting import Accounting, Caller, Meter
 from offramp.gateway.backend import RepairedCompletion, RoutedBackend, add_delta, repaired_chat
 from offramp.gateway.runtime import Runtime
@@ -48,6 +52,7 @@ from offramp.types import (
 )
 
 CACHE = "cache"  # the deployment named in outcomes of answers from the cache
+log = logging.getLogger(__name__)
 
 
 class Gateway:
@@ -85,11 +90,13 @@ class Gateway:
             hit = await self._lookup(caller, request, route)
             if hit is not None:
                 await meter.finish(hit.value.usage, hit.outcome, cache_hit=True)
+                self._keep_chat(caller, meter, route, request, hit.value)
                 return RepairedCompletion(hit.value, 1, (hit.outcome,))
             backend = RoutedBackend(self._router, route)
             done = await repaired_chat(backend, request, self._max_attempts)
         await self._store(caller, request, done.result)
         await meter.finish_all(done.outcomes)
+        self._keep_chat(caller, meter, route, request, done.result)
         return done
 
     async def stream_chat(
@@ -186,22 +193,26 @@ class Gateway:
 
     # -- tasks ---------------------------------------------------------------------
 
-    async def run_task(self, caller: Caller, name: str, call: TaskCall) -> TaskOutcome:
+    async def run_task(
+        self, caller: Caller, name: str, call: TaskCall, endpoint: str = "task"
+    ) -> TaskOutcome:
         """Run task ``name`` to its validated result: one request, one record (endpoint
         ``task``), every repair attempt's tokens billed at its deployment's price."""
-        async for event in self.task_events(caller, name, call, stream=False):
+        async for event in self.task_events(caller, name, call, stream=False, endpoint=endpoint):
             if isinstance(event, TaskOutcome):
                 return event
         raise AssertionError("task_events() ends with a TaskOutcome")  # pragma: no cover
 
     async def task_events(
-        self, caller: Caller, name: str, call: TaskCall, *, stream: bool
+        self, caller: Caller, name: str, call: TaskCall, *, stream: bool, endpoint: str = "task"
     ) -> AsyncIterator[TaskEvent]:
         """The events of one task run (see ``TaskEngine.events``), metered as one request;
-        a run the client leaves is billed for what its attempts generated."""
+        a run the client leaves is billed for what its attempts generated. Whether the
+        model's output passed the task's validators is recorded as feedback
+        (``task_valid``)."""
         engine = self._task_engine()
         model = engine.model_of(name, call)
-        meter = await self.accounting.begin(caller, "task", model, call.user, stream, task=name)
+        meter = await self.accounting.begin(caller, endpoint, model, call.user, stream, task=name)
         backend: RoutedBackend | None = None
         with _metered(meter, lambda: backend):
             route = self._resolve(meter, model, "chat")
@@ -213,7 +224,11 @@ class Gateway:
                 async for event in events:
                     if isinstance(event, TaskOutcome):
                         await meter.finish_all(backend.outcomes)
+                        self._keep_task(caller, meter, route, name, call, backend, event)
                     yield event
+            except OutputValidationFailed as exc:
+                self._judge(caller, False, exc.message)
+                raise
             except GeneratorExit:
                 _abandon_run(meter, backend)
                 raise
@@ -242,12 +257,17 @@ class Gateway:
             route = self._resolve(meter, request.model, "chat")
             hit = await self._lookup(caller, request, route)
             if hit is not None:
-                return Routed(_replayed(meter, hit.value, hit.outcome), hit.outcome)
+
+                def kept(result: CompletionResult) -> None:
+                    if isinstance(request, ChatRequest):
+                        self._keep_chat(caller, meter, route, request, result)
+
+                return Routed(_replayed(meter, hit.value, hit.outcome, kept), hit.outcome)
             if isinstance(request, ChatRequest):
                 routed = await calls.stream_chat(self._router, route, request)
             else:
                 routed = await calls.stream_complete(self._router, route, request)
-        items = self._recorded(caller, request, meter, routed.value, routed.outcome)
+        items = self._recorded(caller, request, meter, routed.value, routed.outcome, route)
         return Routed(items, routed.outcome)
 
     async def _lookup(
@@ -276,6 +296,7 @@ class Gateway:
         meter: Meter,
         items: AsyncIterator[StreamItem],
         outcome: Outcome,
+        route: Route | None = None,
     ) -> AsyncIterator[StreamItem]:
         """Pass ``items`` through, timing the first token, counting tokens and assembling
         the whole answer; at the end cache it and finish the meter. A stream closed early
@@ -304,6 +325,94 @@ class Gateway:
         if result is not None:
             await self._store(caller, request, result)
         await meter.finish(whole.usage or Usage(), outcome)
+        if result is not None and isinstance(request, ChatRequest) and route is not None:
+            self._keep_chat(caller, meter, route, request, result)
+
+    # -- capture and shadow mode ---------------------------------------------------
+
+    def _keep_chat(
+        self,
+        caller: Caller,
+        meter: Meter,
+        route: Route,
+        request: ChatRequest,
+        result: CompletionResult,
+    ) -> None:
+        """Capture a served chat-like request if its route or key says so (never raises:
+        capture must not fail an answer)."""
+        capture = self.accounting.capture
+        if capture is None:
+            return
+        try:
+            plan = capture.plan(meter.record, route.spec.capture, route.spec.shadow)
+            if plan is None or meter.record is None:
+                return
+            teacher = self._chat_teacher(caller, request)
+            capture.keep(meter.record, plan, chat_json(request), answer_json(result), teacher)
+        except Exception:
+            log.exception("capturing request %s failed", caller.request_id)
+
+    def _keep_task(
+        self,
+        caller: Caller,
+        meter: Meter,
+        route: Route,
+        name: str,
+        call: TaskCall,
+        backend: RoutedBackend,
+        outcome: TaskOutcome,
+    ) -> None:
+        """Record the run's validation, and capture it if its task, route or key says so."""
+        self._judge(caller, outcome.metadata.get("fallback") is None, None)
+        capture = self.accounting.capture
+        if capture is None:
+            return
+        try:
+            spec = self._task_engine().catalog.get(name).spec
+            shadow = spec.shadow or route.spec.shadow
+            plan = capture.plan(meter.record, spec.capture or route.spec.capture, shadow)
+            if plan is None or meter.record is None:
+                return
+            asked: dict[str, Any] = {"task": name, "input": call.input}
+            if backend.first is not None:
+                asked["messages"] = chat_json(backend.first)["messages"]
+            teacher = self._task_teacher(caller, name, call)
+            capture.keep(meter.record, plan, asked, {"result": outcome.result}, teacher)
+        except Exception:
+            log.exception("capturing task run %s failed", caller.request_id)
+
+    def _judge(self, caller: Caller, valid: bool, problems: str | None) -> None:
+        capture = self.accounting.capture
+        if capture is not None:
+            key = caller.key.id if caller.key is not None else None
+            capture.judge(caller.request_id, key, valid, problems)
+
+    def _chat_teacher(self, caller: Caller, request: ChatRequest) -> Teacher:
+        """The same request asked of a teacher route, whole, through this gateway."""
+
+        async def teach(route: str) -> Any:
+            asked = replace(request, model=route, n=1)
+            done = await self.chat(_teacher_caller(caller), asked, SHADOW)
+            return answer_json(done.result)
+
+        return teach
+
+    def _task_teacher(self, caller: Caller, name: str, call: TaskCall) -> Teacher:
+        """The same task run on a teacher route, through this gateway."""
+
+        async def teach(route: str) -> Any:
+            done = await self.run_task(
+                _teacher_caller(caller), name, replace(call, model=route), SHADOW
+            )
+            return {"result": done.result}
+
+        return teach
+
+
+def _teacher_caller(caller: Caller) -> Caller:
+    """The internal caller of a teacher's request: no key (the operator's own request,
+    outside the client's limits and budget), a request id that names the client's."""
+    return Caller(f"{caller.request_id[:57]}:{SHADOW}", None, use_cache=False)
 
 
 def _abandon_run(meter: Meter, backend: RoutedBackend | None, cut: bool = False) -> None:
@@ -346,7 +455,10 @@ def _metered(
 
 
 async def _replayed(
-    meter: Meter, cached: CompletionResult, outcome: Outcome
+    meter: Meter,
+    cached: CompletionResult,
+    outcome: Outcome,
+    kept: Callable[[CompletionResult], None],
 ) -> AsyncIterator[StreamItem]:
     try:
         async for item in replay(cached):
@@ -357,3 +469,4 @@ async def _replayed(
         raise
     outcome.usage = cached.usage
     await meter.finish(cached.usage, outcome, cache_hit=True)
+    kept(cached)

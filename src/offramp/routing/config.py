@@ -143,6 +143,33 @@ class DeploymentSpec(_Spec):
         )
 
 
+class CaptureSpec(_Spec):
+    """Capture of served requests as samples (``capture: true`` is ``{sample_rate: 1}``)."""
+
+    enabled: bool = Field(default=True, description="`capture: false` turns it off.")
+    sample_rate: float = Field(
+        default=1.0, ge=0, le=1, description="Share of served requests that are captured."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
+
+
+class ShadowSpec(_Spec):
+    """Shadow mode: the answer comes from the route itself; a sampled ``share`` of its
+    served requests is sent again, in the background, to the teacher ``route`` (through
+    the gateway, endpoint ``shadow``) and the teacher's answer stored as the captured
+    sample's reference. The teacher never delays or fails the client's answer."""
+
+    route: str = Field(min_length=1, description="The teacher: a route or model name.")
+    share: float = Field(default=1.0, ge=0, le=1, description="Share of requests shadowed.")
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Teacher time limit; None: `shadow_timeout_s`."
+    )
+
+
 class RouteSpec(_Spec):
     """A public model name and the deployments that serve it."""
 
@@ -162,12 +189,20 @@ class RouteSpec(_Spec):
         description="OpenAI model whose list price the x-offramp-openai-equivalent-usd "
         "header uses; None: the name asked for if OpenAI prices it, else the table default.",
     )
+    capture: CaptureSpec | None = Field(
+        default=None, description="Capture this route's served requests as samples."
+    )
+    shadow: ShadowSpec | None = Field(
+        default=None, description="Send a share of requests to a teacher in the background."
+    )
 
     @model_validator(mode="after")
     def _unique_deployments(self) -> RouteSpec:
         ids = [d.id for d in self.deployments]
         if len(set(ids)) != len(ids):
             raise ValueError(f"route {self.name!r} lists a deployment twice; give each a `name`")
+        if self.shadow is not None and self.shadow.route in (self.name, *self.aliases):
+            raise ValueError(f"route {self.name!r} cannot shadow itself")
         return self
 
     @property
