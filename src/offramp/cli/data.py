@@ -137,9 +137,11 @@ def export(
     ] = DEFAULT_EVAL_SHARE,
     prefer: Annotated[
         Literal["reference", "response"],
-        typer.Option(help="Answer with the reference (a demonstration, else a teacher's) "
-                     "when there is one, or always the model's own answer."),
-    ] = "reference",  # fmt: skip
+        typer.Option(
+            help="Answer with the reference (a demonstration, else a teacher's) "
+            "when there is one, or always the model's own answer."
+        ),
+    ] = "reference",
     route: RouteOpt = None,
     task: TaskOpt = None,
     model: ModelOpt = None,

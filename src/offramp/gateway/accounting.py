@@ -248,27 +248,27 @@ class Meter:
         self._observe(status, usage, cost, openai_cost, latency_ms)
         key = self._caller.key
         self.record = UsageRecord(
-                request_id=self._caller.request_id,
-                ts=self._ts,
-                endpoint=self._endpoint,
-                model=self._model,
-                route=self.route,
-                deployment=deployment,
-                status=status,
-                key_id=key.id if key is not None else None,
-                end_user=self._end_user,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cached_tokens=cached_tokens,
-                cost_usd=cost,
-                openai_cost_usd=openai_cost,
-                latency_ms=latency_ms,
-                ttft_ms=self._ttft_ms,
-                cache_hit=cache_hit,
-                stream=self._stream,
-                error_code=error_code,
-                task=self._task,
-            )
+            request_id=self._caller.request_id,
+            ts=self._ts,
+            endpoint=self._endpoint,
+            model=self._model,
+            route=self.route,
+            deployment=deployment,
+            status=status,
+            key_id=key.id if key is not None else None,
+            end_user=self._end_user,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=cached_tokens,
+            cost_usd=cost,
+            openai_cost_usd=openai_cost,
+            latency_ms=latency_ms,
+            ttft_ms=self._ttft_ms,
+            cache_hit=cache_hit,
+            stream=self._stream,
+            error_code=error_code,
+            task=self._task,
+        )
         self._acc.recent.add(self._caller.request_id, self.record.key_id)
         if self._acc.ledger is not None:
             self._acc.ledger.submit(self.record)

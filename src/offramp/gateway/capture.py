@@ -156,9 +156,7 @@ class Capture:
             status = "cancelled"
             raise
         except Exception as exc:  # a teacher failing must never reach the client
-            log.warning(
-                "shadow: teacher %s failed on %s: %s", shadow.route, sample.request_id, exc
-            )
+            log.warning("shadow: teacher %s failed on %s: %s", shadow.route, sample.request_id, exc)
         finally:
             self._writer.submit(
                 replace(
@@ -203,7 +201,9 @@ def chat_json(request: ChatRequest) -> Json:
     """What a chat request asked, in OpenAI's wire shapes: its messages, and its tools and
     response format when it has them."""
     body = chat_body(request, request.model, _WIRE, stream=False)
-    return {k: body[k] for k in ("messages", "tools", "tool_choice", "response_format") if k in body}
+    return {
+        k: body[k] for k in ("messages", "tools", "tool_choice", "response_format") if k in body
+    }
 
 
 def answer_json(result: CompletionResult) -> Json:

@@ -31,9 +31,9 @@ from typing import Any
 from offramp.cache.responses import StreamAssembler, replay
 from offramp.errors import DRAIN_CUT, OfframpError, OutputValidationFailed
 from offramp.gateway import calls
-from offramp.gateway.capture import SHADOW, Teacher, answer_json, chat_json
 from offramp.gateway.accounting import Accounting, Caller, Meter
 from offramp.gateway.backend import RepairedCompletion, RoutedBackend, add_delta, repaired_chat
+from offramp.gateway.capture import SHADOW, Teacher, answer_json, chat_json
 from offramp.gateway.runtime import Runtime
 from offramp.routing.outcome import Outcome, Routed
 from offramp.routing.pricing import FREE

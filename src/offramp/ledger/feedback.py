@@ -56,8 +56,7 @@ def load_metrics(config: Path | None) -> dict[str, MetricSpec]:
     for metric in declared:
         if metric.name in found:
             raise InvalidRequest(
-                f"config file {config}: metric {metric.name!r} is declared twice "
-                f"(or is built in)",
+                f"config file {config}: metric {metric.name!r} is declared twice (or is built in)",
                 param="config",
             )
         found[metric.name] = metric

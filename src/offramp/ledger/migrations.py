@@ -155,9 +155,7 @@ def _samples_feedback(conn: Connection) -> None:
     feedback.create(conn)
     Index("ix_offramp_feedback_request_id", feedback.c.request_id).create(conn)
     conn.execute(text("ALTER TABLE offramp_responses ADD COLUMN request_id VARCHAR(80)"))
-    conn.execute(
-        text("CREATE INDEX ix_offramp_usage_request_id ON offramp_usage (request_id)")
-    )
+    conn.execute(text("CREATE INDEX ix_offramp_usage_request_id ON offramp_usage (request_id)"))
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -160,8 +160,6 @@ def existing_request_ids(engine: Engine, request_ids: Sequence[str]) -> set[str]
     with engine.connect() as conn:
         for start in range(0, len(request_ids), 500):
             chunk = list(request_ids[start : start + 500])
-            rows = conn.execute(
-                select(table.c.request_id).where(table.c.request_id.in_(chunk))
-            )
+            rows = conn.execute(select(table.c.request_id).where(table.c.request_id.in_(chunk)))
             found.update(r.request_id for r in rows)
     return found

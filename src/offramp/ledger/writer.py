@@ -57,9 +57,7 @@ class LedgerWriter(Generic[T]):
         except queue.Full:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning(
-                    "%s ledger queue full: %d records dropped", self._what, self.dropped
-                )
+                log.warning("%s ledger queue full: %d records dropped", self._what, self.dropped)
 
     def depth(self) -> int:
         """Records waiting to be written."""
