@@ -8,6 +8,8 @@ routes:
     retry: {max_attempts: 4, base_delay_s: 0.25, max_delay_s: 8, jitter: 0.5}
     breaker: {failure_threshold: 5, cooldown_s: 30}
     outlier_detection: {latency_factor: 3, min_latency_s: 1, base_ejection_s: 30}
+    capture: {sample_rate: 0.5}       # keep served requests as samples (off by default)
+    shadow: {route: gpt-4o, share: 0.3}  # a teacher's answer as the samples' reference
     deployments:
       - model: smollm2-135m-instruct  # no provider: an entry of `models:`
       - provider: openai              # an upstream backend of the provider registry
