@@ -20,9 +20,11 @@ from sqlalchemy import Engine, select
 
 from offramp.app import build_pool
 from offramp.keys.store import KeyStore
-from offramp.ledger.samples import Sample, sample_from_row
+from offramp.ledger.feedback import insert_feedback
+from offramp.ledger.samples import FeedbackRecord, Sample, sample_from_row, write_captured
 from offramp.ledger.schema import feedback, samples, usage
 from offramp.ledger.store import open_engine
+from offramp.models.registry import default_config_path
 from offramp.settings import Settings
 from tests.backing import postgres_schema
 from tests.scripted_upstream import ScriptedUpstream
@@ -45,6 +47,9 @@ routes:
     deployments: [{provider: openai-compatible, model: teacher, base_url: TEACHER}]
   - name: shadowed
     shadow: {route: teacher, share: 1.0, timeout_s: 10}
+    deployments: [{provider: openai-compatible, model: student, base_url: STUDENT}]
+  - name: recalled
+    in_context: {k: 2, metric: correct, min_value: 1, refresh_s: 0}
     deployments: [{provider: openai-compatible, model: student, base_url: STUDENT}]
   - name: impatient
     shadow: {route: teacher, timeout_s: 0.3}
@@ -112,7 +117,8 @@ def served(
     student, teacher = upstreams
     tmp = tmp_path_factory.mktemp(f"capture-{request.param}")
     config = tmp / "offramp.yaml"
-    config.write_text(CONFIG.replace("STUDENT", student.url).replace("TEACHER", teacher.url))
+    routes = CONFIG.replace("STUDENT", student.url).replace("TEACHER", teacher.url)
+    config.write_text(default_config_path().read_text() + routes)  # the embedded models too
     tasks = tmp / "tasks"
     tasks.mkdir()
     for name, extra in TASKS.items():
@@ -431,3 +437,46 @@ def test_feedback_on_another_keys_request_is_404_but_the_admin_may_give_it(
     assert admin.status_code == 200
     [row] = feedback_of(app.engine, request_id)
     assert row.key_id is None and row.source == "api"
+
+
+# -- in-context examples --------------------------------------------------------------
+
+
+def test_the_nearest_good_samples_become_earlier_turns(app: Served) -> None:
+    tag = uuid.uuid4().hex[:8]
+    known = [
+        ("How do I bake sourdough bread?", "Feed a starter, then bake.", 1.0),
+        ("What is the capital of France?", "Paris.", 1.0),
+        ("How to bake a chocolate cake?", "Mix, then bake at 180 C.", 1.0),
+        ("How do I bake bread at home?", "No idea.", 0.0),  # rated bad: never shown
+        ("Tell me about baking bread", "Flour and water.", None),  # unrated: never shown
+    ]
+    write_captured(
+        app.engine,
+        [Sample(f"smp_{tag}_{i}", time.time(), f"req_{tag}_{i}", "chat", "recalled",
+                {"messages": [{"role": "user", "content": question}]},
+                {"role": "assistant", "content": answer}, route="recalled")
+         for i, (question, answer, _) in enumerate(known)],
+    )  # fmt: skip
+    for i, (_, _, value) in enumerate(known):
+        if value is not None:
+            insert_feedback(app.engine, FeedbackRecord(f"fb_{tag}_{i}", time.time(),
+                            f"req_{tag}_{i}", "api", metric="correct", value=value))  # fmt: skip
+    app.sdk().chat.completions.create(
+        model="recalled",
+        messages=[{"role": "system", "content": "Be brief."},
+                  {"role": "user", "content": "How can I bake bread?"}],
+    )  # fmt: skip
+    assert app.student.received[-1]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "How to bake a chocolate cake?"},
+        {"role": "assistant", "content": "Mix, then bake at 180 C."},
+        {"role": "user", "content": "How do I bake sourdough bread?"},  # the nearest, last
+        {"role": "assistant", "content": "Feed a starter, then bake."},
+        {"role": "user", "content": "How can I bake bread?"},
+    ]
+    plain = app.sdk().chat.completions.create(
+        model="plain", messages=[{"role": "user", "content": "How can I bake bread?"}]
+    )
+    assert plain.choices[0].message.content == "student says: How can I bake bread?"
+    assert len(app.student.received[-1]["messages"]) == 1  # no examples without the option

@@ -23,6 +23,7 @@ from offramp.cache.embeddings import EmbeddingCache
 from offramp.cache.responses import ResponseCache
 from offramp.errors import OfframpError, PermissionDenied, quoted
 from offramp.gateway.capture import Capture
+from offramp.gateway.in_context import InContext
 from offramp.keys.limits import Limiter
 from offramp.keys.store import ApiKey
 from offramp.ledger.records import UsageRecord
@@ -89,6 +90,7 @@ class Accounting:
     limiter: Limiter | None = None
     ledger: LedgerWriter[UsageRecord] | None = None
     capture: Capture | None = None  # samples, shadow mode and automatic feedback
+    in_context: InContext | None = None  # examples from captured samples, in prompts
     recent: RecentRequests = field(default_factory=RecentRequests)
     pending: set[asyncio.Task[None]] = field(default_factory=set)  # charges in flight
 

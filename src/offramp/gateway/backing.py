@@ -19,6 +19,7 @@ from offramp.cache.embeddings import EmbeddingCache
 from offramp.cache.responses import ResponseCache
 from offramp.gateway.accounting import Accounting
 from offramp.gateway.capture import Capture, redacted
+from offramp.gateway.in_context import InContext
 from offramp.gateway.redaction import Redactor
 from offramp.keys.auth import KeyResolver
 from offramp.keys.limits import Limiter, MemoryLimiter, RedisLimiter
@@ -75,6 +76,7 @@ class Backing:
             what="samples",
         )
         self.accounting.capture = Capture(settings, self.samples)
+        self.accounting.in_context = InContext()
         self._pruning: asyncio.Task[None] | None = None
         if settings.cache:
             backend = self._cache_backend()
@@ -88,6 +90,8 @@ class Backing:
         self.responses = StoredResponses(self.engine, self.settings.stored_response_ttl_s)
         self.writer.start()
         self.samples.start()
+        if self.accounting.in_context is not None:
+            self.accounting.in_context.engine = self.engine
         if self.settings.capture_retention_days is not None:
             self._pruning = asyncio.create_task(self._prune_every(PRUNE_EVERY_S))
         store = KeyStore(self.engine)

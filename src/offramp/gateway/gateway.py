@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -34,7 +34,10 @@ from offramp.gateway import calls
 from offramp.gateway.accounting import Accounting, Caller, Meter
 from offramp.gateway.backend import RepairedCompletion, RoutedBackend, add_delta, repaired_chat
 from offramp.gateway.capture import SHADOW, Teacher, answer_json, chat_json
+from offramp.gateway.in_context import Vectors
 from offramp.gateway.runtime import Runtime
+from offramp.ledger.datasets import SampleFilter
+from offramp.routing.config import InContextSpec
 from offramp.routing.outcome import Outcome, Routed
 from offramp.routing.pricing import FREE
 from offramp.routing.route import Route
@@ -93,7 +96,10 @@ class Gateway:
                 self._keep_chat(caller, meter, route, request, hit.value)
                 return RepairedCompletion(hit.value, 1, (hit.outcome,))
             backend = RoutedBackend(self._router, route)
-            done = await repaired_chat(backend, request, self._max_attempts)
+            asked = await self._with_examples(caller, route.spec.in_context, route.name, None)(
+                request
+            )
+            done = await repaired_chat(backend, asked, self._max_attempts)
         await self._store(caller, request, done.result)
         await meter.finish_all(done.outcomes)
         self._keep_chat(caller, meter, route, request, done.result)
@@ -216,7 +222,9 @@ class Gateway:
         backend: RoutedBackend | None = None
         with _metered(meter, lambda: backend):
             route = self._resolve(meter, model, "chat")
-            backend = RoutedBackend(self._router, route, meter.first_token)
+            in_context = engine.catalog.get(name).spec.in_context
+            rewrite = self._with_examples(caller, in_context, None, name)
+            backend = RoutedBackend(self._router, route, meter.first_token, rewrite)
             events = engine.events(
                 name, call, backend, owner=caller.owner(call.user), stream=stream
             )
@@ -264,7 +272,8 @@ class Gateway:
 
                 return Routed(_replayed(meter, hit.value, hit.outcome, kept), hit.outcome)
             if isinstance(request, ChatRequest):
-                routed = await calls.stream_chat(self._router, route, request)
+                examples = self._with_examples(caller, route.spec.in_context, route.name, None)
+                routed = await calls.stream_chat(self._router, route, await examples(request))
             else:
                 routed = await calls.stream_complete(self._router, route, request)
         items = self._recorded(caller, request, meter, routed.value, routed.outcome, route)
@@ -328,7 +337,31 @@ class Gateway:
         if result is not None and isinstance(request, ChatRequest) and route is not None:
             self._keep_chat(caller, meter, route, request, result)
 
-    # -- capture and shadow mode ---------------------------------------------------
+    # -- in-context examples, capture and shadow mode -------------------------------
+
+    def _with_examples(
+        self, caller: Caller, spec: InContextSpec | None, route: str | None, task: str | None
+    ) -> Callable[[ChatRequest], Awaitable[ChatRequest]]:
+        """What puts ``spec``'s in-context examples (captured samples of ``route`` or
+        ``task``) into a request; the request unchanged without a spec."""
+        examples = self.accounting.in_context
+
+        async def unchanged(request: ChatRequest) -> ChatRequest:
+            return request
+
+        if spec is None or examples is None:
+            return unchanged
+
+        async def embed(model: str, texts: list[str]) -> Vectors:
+            internal = Caller(f"{caller.request_id[:55]}:examples", None)
+            routed = await self.embed(internal, EmbedRequest(model, tuple(texts)))
+            return routed.value.vectors
+
+        async def rewrite(request: ChatRequest) -> ChatRequest:
+            scope = SampleFilter(route=route, task=task)
+            return await examples.with_examples(request, spec, scope, embed)
+
+        return rewrite
 
     def _keep_chat(
         self,

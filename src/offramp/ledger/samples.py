@@ -163,3 +163,26 @@ def existing_request_ids(engine: Engine, request_ids: Sequence[str]) -> set[str]
             rows = conn.execute(select(table.c.request_id).where(table.c.request_id.in_(chunk)))
             found.update(r.request_id for r in rows)
     return found
+
+
+def last_user_text(messages: Any) -> str | None:
+    """The text of the last user message of a list of wire messages (parts joined)."""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                texts = [p.get("text", "") for p in content if isinstance(p, dict)]
+                return "".join(texts) or None
+            return content if isinstance(content, str) else None
+    return None
+
+
+def answer_text(answer: Any) -> str | None:
+    """The text of a sample's answer: an assistant message's content, or a task's result
+    as JSON."""
+    if not isinstance(answer, dict):
+        return None
+    if "role" not in answer and "result" in answer:
+        return json.dumps(answer["result"], ensure_ascii=False)
+    content = answer.get("content")
+    return content if isinstance(content, str) else None

@@ -172,6 +172,26 @@ class ShadowSpec(_Spec):
     )
 
 
+class InContextSpec(_Spec):
+    """In-context examples: the ``k`` captured samples (of the same route or task) most
+    similar to a request's last user message, inserted as earlier turns of its prompt."""
+
+    k: int = Field(default=4, ge=1, le=32, description="Examples inserted at most.")
+    metric: str | None = Field(
+        default=None, description="Only samples whose latest feedback on this metric..."
+    )
+    min_value: float = Field(default=1.0, description="...is at least this.")
+    embedding_model: str = Field(
+        default="text-embedding-3-small", min_length=1, description="Embeds the messages."
+    )
+    refresh_s: float = Field(
+        default=60.0, ge=0, description="How often the candidates are read from the ledger."
+    )
+    max_candidates: int = Field(
+        default=2000, ge=1, description="The newest samples considered at most."
+    )
+
+
 class RouteSpec(_Spec):
     """A public model name and the deployments that serve it."""
 
@@ -196,6 +216,9 @@ class RouteSpec(_Spec):
     )
     shadow: ShadowSpec | None = Field(
         default=None, description="Send a share of requests to a teacher in the background."
+    )
+    in_context: InContextSpec | None = Field(
+        default=None, description="Put the most similar good captured samples in the prompt."
     )
 
     @model_validator(mode="after")
