@@ -78,6 +78,7 @@ TASKS = {
     "kept": "capture: true",
     "unkept": "",
     "taught": "shadow: {route: teacher, share: 1.0}",
+    "recalling": "in_context: {k: 1, refresh_s: 0}",
 }
 
 
@@ -137,6 +138,8 @@ def served(
             }
         )
         engine = open_engine(base)
+        expired = chat_sample("req_expired", time.time() - 31 * 86400)
+        write_captured(engine, [expired, chat_sample("req_recent", time.time() - 29 * 86400)])
         store = KeyStore(engine)
         _, key = store.create("app")
         watched, watched_secret = store.create("watched")
@@ -169,6 +172,15 @@ class _ledger:
     def __exit__(self, *exc: object) -> None:
         if self._kind != "sqlite":
             self._schema.__exit__(None, None, None)
+
+
+def chat_sample(request_id: str, ts: float, **fields: Any) -> Sample:
+    return Sample(
+        **{"id": f"smp_{uuid.uuid4().hex[:12]}", "ts": ts, "request_id": request_id,
+           "endpoint": "chat", "model": "m",
+           "request": {"messages": [{"role": "user", "content": "Q"}]},
+           "response": {"role": "assistant", "content": "A"}, **fields}
+    )  # fmt: skip
 
 
 def rid() -> str:
@@ -309,6 +321,11 @@ def test_task_capture_follows_the_task_and_validators_are_recorded(app: Served) 
     [bad] = eventually(lambda: feedback_of(app.engine, invalid))
     assert (bad.metric, bad.value) == ("task_valid", 0.0) and "JSON" in bad.comment
     assert samples_of(app.engine, unkept) == samples_of(app.engine, invalid) == []
+
+
+def test_samples_past_retention_are_deleted_when_the_server_starts(app: Served) -> None:
+    assert eventually(lambda: not samples_of(app.engine, "req_expired"))
+    assert len(samples_of(app.engine, "req_recent")) == 1
 
 
 # -- shadow mode --------------------------------------------------------------------
@@ -480,3 +497,27 @@ def test_the_nearest_good_samples_become_earlier_turns(app: Served) -> None:
     )
     assert plain.choices[0].message.content == "student says: How can I bake bread?"
     assert len(app.student.received[-1]["messages"]) == 1  # no examples without the option
+
+
+def test_a_task_with_in_context_examples_gets_its_nearest_run(app: Served) -> None:
+    prompt = [{"role": "system", "content": "You answer with one word."},
+              {"role": "user", "content": "One word about snow."}]  # fmt: skip
+    write_captured(app.engine, [
+        chat_sample(rid(), time.time(), endpoint="task", task="recalling",
+                    request={"task": "recalling", "input": {"subject": "snow"},
+                             "messages": prompt},
+                    response={"result": {"word": "white"}}),
+        chat_sample(rid(), time.time(), endpoint="task", task="recalling",
+                    request={"task": "recalling", "input": {"subject": "tax law"},
+                             "messages": [prompt[0], {"role": "user",
+                                                      "content": "One word about tax law."}]},
+                    response={"result": {"word": "dull"}}),
+    ])  # fmt: skip
+    run = app.post("/v1/tasks/recalling", {"input": {"subject": "snowfall"}})
+    assert run.status_code == 200, run.text
+    sent = app.student.received[-1]["messages"]
+    assert sent[:4] == [
+        *prompt,
+        {"role": "assistant", "content": '{"word": "white"}'},
+        {"role": "user", "content": "One word about snowfall."},
+    ]
