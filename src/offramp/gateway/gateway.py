@@ -22,22 +22,16 @@ so far, which count toward the key's TPM and budget.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from typing import Any
 
 from offramp.cache.responses import StreamAssembler, replay
 from offramp.errors import DRAIN_CUT, OfframpError, OutputValidationFailed
 from offramp.gateway import calls
 from offramp.gateway.accounting import Accounting, Caller, Meter
 from offramp.gateway.backend import RepairedCompletion, RoutedBackend, add_delta, repaired_chat
-from offramp.gateway.capture import SHADOW, Teacher, answer_json, chat_json
-from offramp.gateway.in_context import Vectors
+from offramp.gateway.learning import Learning
 from offramp.gateway.runtime import Runtime
-from offramp.ledger.datasets import SampleFilter
-from offramp.routing.config import InContextSpec
 from offramp.routing.outcome import Outcome, Routed
 from offramp.routing.pricing import FREE
 from offramp.routing.route import Route
@@ -55,7 +49,6 @@ from offramp.types import (
 )
 
 CACHE = "cache"  # the deployment named in outcomes of answers from the cache
-log = logging.getLogger(__name__)
 
 
 class Gateway:
@@ -72,6 +65,7 @@ class Gateway:
         self.accounting = accounting
         self.tasks = tasks
         self._max_attempts = structured_max_attempts
+        self._learning = Learning(self, accounting)
 
     @property
     def _router(self) -> Router:
@@ -93,16 +87,16 @@ class Gateway:
             hit = await self._lookup(caller, request, route)
             if hit is not None:
                 await meter.finish(hit.value.usage, hit.outcome, cache_hit=True)
-                self._keep_chat(caller, meter, route, request, hit.value)
+                self._learning.keep_chat(caller, meter, route, request, hit.value)
                 return RepairedCompletion(hit.value, 1, (hit.outcome,))
             backend = RoutedBackend(self._router, route)
-            asked = await self._with_examples(caller, route.spec.in_context, route.name, None)(
-                request
-            )
+            asked = await self._learning.with_examples(
+                caller, route.spec.in_context, route.name, None
+            )(request)
             done = await repaired_chat(backend, asked, self._max_attempts)
         await self._store(caller, request, done.result)
         await meter.finish_all(done.outcomes)
-        self._keep_chat(caller, meter, route, request, done.result)
+        self._learning.keep_chat(caller, meter, route, request, done.result)
         return done
 
     async def stream_chat(
@@ -216,14 +210,14 @@ class Gateway:
         a run the client leaves is billed for what its attempts generated. Whether the
         model's output passed the task's validators is recorded as feedback
         (``task_valid``)."""
-        engine = self._task_engine()
+        engine = self.task_engine()
         model = engine.model_of(name, call)
         meter = await self.accounting.begin(caller, endpoint, model, call.user, stream, task=name)
         backend: RoutedBackend | None = None
         with _metered(meter, lambda: backend):
             route = self._resolve(meter, model, "chat")
             in_context = engine.catalog.get(name).spec.in_context
-            rewrite = self._with_examples(caller, in_context, None, name)
+            rewrite = self._learning.with_examples(caller, in_context, None, name)
             backend = RoutedBackend(self._router, route, meter.first_token, rewrite)
             events = engine.events(
                 name, call, backend, owner=caller.owner(call.user), stream=stream
@@ -232,10 +226,10 @@ class Gateway:
                 async for event in events:
                     if isinstance(event, TaskOutcome):
                         await meter.finish_all(backend.outcomes)
-                        self._keep_task(caller, meter, route, name, call, backend, event)
+                        self._learning.keep_task(caller, meter, route, name, call, backend, event)
                     yield event
             except OutputValidationFailed as exc:
-                self._judge(caller, False, exc.message)
+                self._learning.judge(caller, False, exc.message)
                 raise
             except GeneratorExit:
                 _abandon_run(meter, backend)
@@ -245,7 +239,7 @@ class Gateway:
 
     # -- the steps -----------------------------------------------------------------
 
-    def _task_engine(self) -> TaskEngine:
+    def task_engine(self) -> TaskEngine:
         if self.tasks is None:
             raise OfframpError("tasks are not configured in this process")
         return self.tasks
@@ -268,11 +262,13 @@ class Gateway:
 
                 def kept(result: CompletionResult) -> None:
                     if isinstance(request, ChatRequest):
-                        self._keep_chat(caller, meter, route, request, result)
+                        self._learning.keep_chat(caller, meter, route, request, result)
 
                 return Routed(_replayed(meter, hit.value, hit.outcome, kept), hit.outcome)
             if isinstance(request, ChatRequest):
-                examples = self._with_examples(caller, route.spec.in_context, route.name, None)
+                examples = self._learning.with_examples(
+                    caller, route.spec.in_context, route.name, None
+                )
                 routed = await calls.stream_chat(self._router, route, await examples(request))
             else:
                 routed = await calls.stream_complete(self._router, route, request)
@@ -335,117 +331,7 @@ class Gateway:
             await self._store(caller, request, result)
         await meter.finish(whole.usage or Usage(), outcome)
         if result is not None and isinstance(request, ChatRequest) and route is not None:
-            self._keep_chat(caller, meter, route, request, result)
-
-    # -- in-context examples, capture and shadow mode -------------------------------
-
-    def _with_examples(
-        self, caller: Caller, spec: InContextSpec | None, route: str | None, task: str | None
-    ) -> Callable[[ChatRequest], Awaitable[ChatRequest]]:
-        """What puts ``spec``'s in-context examples (captured samples of ``route`` or
-        ``task``) into a request; the request unchanged without a spec."""
-        examples = self.accounting.in_context
-
-        async def unchanged(request: ChatRequest) -> ChatRequest:
-            return request
-
-        if spec is None or examples is None:
-            return unchanged
-
-        async def embed(model: str, texts: list[str]) -> Vectors:
-            internal = Caller(f"{caller.request_id[:55]}:examples", None)
-            routed = await self.embed(internal, EmbedRequest(model, tuple(texts)))
-            return routed.value.vectors
-
-        async def rewrite(request: ChatRequest) -> ChatRequest:
-            scope = SampleFilter(route=route, task=task)
-            return await examples.with_examples(request, spec, scope, embed)
-
-        return rewrite
-
-    def _keep_chat(
-        self,
-        caller: Caller,
-        meter: Meter,
-        route: Route,
-        request: ChatRequest,
-        result: CompletionResult,
-    ) -> None:
-        """Capture a served chat-like request if its route or key says so (never raises:
-        capture must not fail an answer)."""
-        capture = self.accounting.capture
-        if capture is None:
-            return
-        try:
-            plan = capture.plan(meter.record, route.spec.capture, route.spec.shadow)
-            if plan is None or meter.record is None:
-                return
-            teacher = self._chat_teacher(caller, request)
-            capture.keep(meter.record, plan, chat_json(request), answer_json(result), teacher)
-        except Exception:
-            log.exception("capturing request %s failed", caller.request_id)
-
-    def _keep_task(
-        self,
-        caller: Caller,
-        meter: Meter,
-        route: Route,
-        name: str,
-        call: TaskCall,
-        backend: RoutedBackend,
-        outcome: TaskOutcome,
-    ) -> None:
-        """Record the run's validation, and capture it if its task, route or key says so."""
-        self._judge(caller, outcome.metadata.get("fallback") is None, None)
-        capture = self.accounting.capture
-        if capture is None:
-            return
-        try:
-            spec = self._task_engine().catalog.get(name).spec
-            shadow = spec.shadow or route.spec.shadow
-            plan = capture.plan(meter.record, spec.capture or route.spec.capture, shadow)
-            if plan is None or meter.record is None:
-                return
-            asked: dict[str, Any] = {"task": name, "input": call.input}
-            if backend.first is not None:
-                asked["messages"] = chat_json(backend.first)["messages"]
-            teacher = self._task_teacher(caller, name, call)
-            capture.keep(meter.record, plan, asked, {"result": outcome.result}, teacher)
-        except Exception:
-            log.exception("capturing task run %s failed", caller.request_id)
-
-    def _judge(self, caller: Caller, valid: bool, problems: str | None) -> None:
-        capture = self.accounting.capture
-        if capture is not None:
-            key = caller.key.id if caller.key is not None else None
-            capture.judge(caller.request_id, key, valid, problems)
-
-    def _chat_teacher(self, caller: Caller, request: ChatRequest) -> Teacher:
-        """The same request asked of a teacher route, whole, through this gateway."""
-
-        async def teach(route: str) -> Any:
-            asked = replace(request, model=route, n=1)
-            done = await self.chat(_teacher_caller(caller), asked, SHADOW)
-            return answer_json(done.result)
-
-        return teach
-
-    def _task_teacher(self, caller: Caller, name: str, call: TaskCall) -> Teacher:
-        """The same task run on a teacher route, through this gateway."""
-
-        async def teach(route: str) -> Any:
-            done = await self.run_task(
-                _teacher_caller(caller), name, replace(call, model=route), SHADOW
-            )
-            return {"result": done.result}
-
-        return teach
-
-
-def _teacher_caller(caller: Caller) -> Caller:
-    """The internal caller of a teacher's request: no key (the operator's own request,
-    outside the client's limits and budget), a request id that names the client's."""
-    return Caller(f"{caller.request_id[:57]}:{SHADOW}", None, use_cache=False)
+            self._learning.keep_chat(caller, meter, route, request, result)
 
 
 def _abandon_run(meter: Meter, backend: RoutedBackend | None, cut: bool = False) -> None:

@@ -129,7 +129,7 @@ def _inserted(request: ChatRequest, pairs: list[tuple[str, str]]) -> ChatRequest
 def _normalised(vectors: Vectors) -> Vectors:
     array = np.asarray(vectors, np.float32)
     norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return array / np.where(norms == 0, 1, norms)
+    return (array / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
 def _wire(message: Message) -> dict[str, str | None]:
