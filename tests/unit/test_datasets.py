@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from offramp.cli.data import export_samples, import_samples
 from offramp.finetune.dataset import read_jsonl
+from offramp.finetune.samples import export_samples, import_samples
 from offramp.ledger.datasets import MetricCondition, SampleFilter, find_samples
 from offramp.ledger.feedback import insert_feedback
 from offramp.ledger.migrations import MIGRATIONS

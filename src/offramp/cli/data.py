@@ -21,16 +21,10 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from offramp.errors import InvalidRequest, quoted
-from offramp.finetune.dataset import (
-    DEFAULT_EVAL_SHARE,
-    deduplicated,
-    read_jsonl,
-    split_of,
-    write_jsonl,
-)
-from offramp.finetune.samples import Prefer, example_of, sample_of
+from offramp.finetune.dataset import DEFAULT_EVAL_SHARE
+from offramp.finetune.samples import export_samples, import_samples
 from offramp.ledger.datasets import JudgedSample, MetricCondition, SampleFilter, find_samples
-from offramp.ledger.samples import existing_request_ids, get_sample, insert_samples, prune
+from offramp.ledger.samples import get_sample, prune
 from offramp.ledger.store import open_engine
 from offramp.settings import Settings, load_settings
 
@@ -157,25 +151,6 @@ def export(
     print(f"wrote {written} example(s) to {out}")
 
 
-def export_samples(
-    engine: Engine,
-    out: Path,
-    where: SampleFilter = SampleFilter(),
-    split: Literal["train", "eval", "all"] = "all",
-    eval_share: float = DEFAULT_EVAL_SHARE,
-    prefer: Prefer = "reference",
-) -> int:
-    """Write the examples of the samples ``where`` selects to ``out``; returns how many."""
-    made = (example_of(j, prefer) for j in find_samples(engine, where))
-    examples = list(deduplicated(e for e in made if e is not None))
-    if split != "all":
-        examples = split_of(examples, split, eval_share)
-    try:
-        return write_jsonl(out, examples)
-    except OSError as exc:
-        raise InvalidRequest(f"cannot write {out}: {exc.strerror}", param="out") from exc
-
-
 @app.command("import")
 def import_(
     path: Annotated[Path, typer.Argument(help="OpenAI fine-tuning chat JSONL.")],
@@ -188,15 +163,6 @@ def import_(
     imported are skipped."""
     added, skipped = import_samples(_engine(config)[1], path, model)
     print(f"imported {added} sample(s) from {path}; {skipped} already there")
-
-
-def import_samples(engine: Engine, path: Path, model: str | None = None) -> tuple[int, int]:
-    """Store the examples of ``path`` not yet imported; (added, skipped)."""
-    samples = [sample_of(e, model) for e in deduplicated(read_jsonl(path))]
-    there = existing_request_ids(engine, [s.request_id for s in samples])
-    fresh = [s for s in samples if s.request_id not in there]
-    insert_samples(engine, fresh)
-    return len(fresh), len(samples) - len(fresh)
 
 
 @app.command("prune")
