@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 from typing import Any
@@ -64,14 +65,15 @@ def _record(status: int = 200, endpoint: str = "chat", key: str | None = None) -
     return UsageRecord("req_1", 1.0, endpoint, "m", "m", "d", status, key_id=key)
 
 
-def _capture(**settings: Any) -> tuple[Capture, list[Captured]]:
+def _capture(**settings: Any) -> tuple[Capture, LedgerWriter[Captured], list[Captured]]:
     written: list[Captured] = []
     writer: LedgerWriter[Captured] = LedgerWriter(written.extend, max_queue=10, flush_s=0.01)
-    return Capture(Settings(**settings), writer, random.Random(7)), written
+    writer.start()
+    return Capture(Settings(**settings), writer, random.Random(7)), writer, written
 
 
 def test_capture_is_off_unless_a_route_task_or_key_asks() -> None:
-    capture, _ = _capture(capture_keys=["key_a"])
+    capture, _, _ = _capture(capture_keys=["key_a"])
     on, off = CaptureSpec(), CaptureSpec(enabled=False)
     shadow = ShadowSpec(route="teacher")
     assert capture.plan(_record(), None, None) is None
@@ -86,7 +88,7 @@ def test_capture_is_off_unless_a_route_task_or_key_asks() -> None:
 
 
 def test_sample_rate_and_shadow_share_are_shares() -> None:
-    capture, _ = _capture()
+    capture, _, _ = _capture()
     rate = CaptureSpec(sample_rate=0.3)
     kept = sum(capture.plan(_record(), rate, None) is not None for _ in range(2000))
     shadow = ShadowSpec(route="t", share=0.25)
@@ -184,3 +186,59 @@ def test_an_imported_example_becomes_an_import_sample() -> None:
     assert (back.endpoint, back.model) == ("import", "import")
     assert back.request == sample.request and back.response == sample.response
     assert back.request_id == sample_of(example).request_id  # the same example, the same id
+
+
+def test_teachers_are_bounded_by_slots_and_time_and_never_raise() -> None:
+    capture, writer, written = _capture(shadow_concurrency=1)
+
+    async def slow(route: str) -> Any:
+        await asyncio.sleep(5)
+
+    async def broken(route: str) -> Any:
+        raise RuntimeError("the teacher is down")
+
+    async def good(route: str) -> Any:
+        return {"role": "assistant", "content": f"{route} knows"}
+
+    async def scenario() -> None:
+        shadow = Plan(ShadowSpec(route="teacher", timeout_s=0.2))
+        capture.keep(_record(), shadow, {"messages": []}, {"content": "a"}, slow)
+        capture.keep(_record(), shadow, {"messages": []}, {"content": "b"}, good)  # busy
+        await asyncio.sleep(0.4)  # the slow one times out
+        capture.keep(_record(), shadow, {"messages": []}, {"content": "c"}, broken)
+        await asyncio.sleep(0.05)
+        capture.keep(_record(), shadow, {"messages": []}, {"content": "d"}, good)
+        await asyncio.sleep(0.05)
+        capture.keep(_record(), shadow, {"messages": []}, {"content": "e"}, slow)
+        await capture.aclose()  # a teacher still running is stopped, its sample kept
+
+    asyncio.run(scenario())
+    writer.close()  # everything queued is written
+    outcomes = [(s.response["content"], s.shadow, s.reference) for s in written
+                if isinstance(s, Sample)]  # fmt: skip
+    assert outcomes == [
+        ("b", "busy", None),
+        ("a", "timeout", None),
+        ("c", "failed", None),
+        ("d", "ok", {"role": "assistant", "content": "teacher knows"}),
+        ("e", "cancelled", None),
+    ]
+    assert capture.shadows_busy == 1
+
+
+def test_a_teacher_stopped_mid_answer_keeps_its_sample_once() -> None:
+    capture, writer, written = _capture()
+
+    async def slow(route: str) -> Any:
+        await asyncio.sleep(5)
+
+    async def scenario() -> None:
+        capture.keep(_record(), Plan(ShadowSpec(route="t")), {}, {"content": "a"}, slow)
+        await asyncio.sleep(0.05)  # the teacher is asked
+        await capture.aclose()
+
+    asyncio.run(scenario())
+    writer.close()
+    assert [(s.response, s.shadow) for s in written if isinstance(s, Sample)] == [
+        ({"content": "a"}, "cancelled")
+    ]

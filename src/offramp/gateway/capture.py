@@ -40,6 +40,14 @@ Json = Any
 Teacher = Callable[[str], Awaitable[Json]]  # the teacher's answer, given its route
 
 
+@dataclass
+class _Shadowing:
+    """A sample waiting for its teacher; ``queued`` once it went to the writer."""
+
+    sample: Sample
+    queued: bool = False
+
+
 @dataclass(frozen=True)
 class Plan:
     """What becomes of one served request: captured, and shadowed by ``shadow``."""
@@ -62,7 +70,7 @@ class Capture:
         self._slots = settings.shadow_concurrency
         self._writer = writer
         self._rng = rng or random.Random()
-        self._teachers: set[asyncio.Task[None]] = set()
+        self._teachers: dict[asyncio.Task[None], _Shadowing] = {}  # running
         self.shadows_busy = 0  # requests picked for shadowing while every slot was taken
 
     def plan(
@@ -117,9 +125,12 @@ class Capture:
                         record.request_id)  # fmt: skip
             self._writer.submit(replace(sample, shadow="busy"))
             return
-        task = asyncio.get_running_loop().create_task(self._shadowed(sample, plan.shadow, teacher))
-        self._teachers.add(task)
-        task.add_done_callback(self._teachers.discard)
+        shadowing = _Shadowing(sample)
+        task = asyncio.get_running_loop().create_task(
+            self._shadowed(shadowing, plan.shadow, teacher)
+        )
+        self._teachers[task] = shadowing
+        task.add_done_callback(self._done)
 
     def judge(self, request_id: str, key_id: str | None, valid: bool, comment: str | None) -> None:
         """Record a task run's validation (metric ``task_valid``, source ``validator``)."""
@@ -137,12 +148,21 @@ class Capture:
         )
 
     async def aclose(self) -> None:
-        """Stop the teachers still running; their samples are kept without a reference."""
-        for task in list(self._teachers):
+        """Stop the teachers still running; their samples are kept without a reference
+        (``shadow: cancelled``), even those of teachers that never started."""
+        running = dict(self._teachers)
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._teachers, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
+        for shadowing in running.values():
+            if not shadowing.queued:  # cancelled before it began
+                self._writer.submit(replace(shadowing.sample, shadow="cancelled"))
 
-    async def _shadowed(self, sample: Sample, shadow: ShadowSpec, teacher: Teacher) -> None:
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._teachers.pop(task, None)
+
+    async def _shadowed(self, shadowing: _Shadowing, shadow: ShadowSpec, teacher: Teacher) -> None:
+        sample = shadowing.sample
         reference, status = None, "failed"
         try:
             reference = await asyncio.wait_for(
@@ -158,6 +178,7 @@ class Capture:
         except Exception as exc:  # a teacher failing must never reach the client
             log.warning("shadow: teacher %s failed on %s: %s", shadow.route, sample.request_id, exc)
         finally:
+            shadowing.queued = True
             self._writer.submit(
                 replace(
                     sample,
