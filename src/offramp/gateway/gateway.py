@@ -13,7 +13,11 @@ does, once and in this order:
    walk over the route's deployments (the deployment that takes the call decides grammar
    or prompt-only JSON, and its price);
 6. metering: one usage record per request at the prices of the deployments that
-   answered (a task run's repair attempts included), the key's counters charged, metrics.
+   answered (a task run's repair attempts included), the key's counters charged, metrics;
+7. the learning loop (``learning``): in-context examples put into the prompt before the
+   call where the route or task asks; after it, a served request captured as a sample
+   where its route, task or key asks (a shadow teacher asked in the background), and a
+   task run's validation recorded as feedback.
 
 A stream the client leaves, or one cut by a drain, is recorded with the tokens generated
 so far, which count toward the key's TPM and budget.
@@ -90,9 +94,7 @@ class Gateway:
                 self._learning.keep_chat(caller, meter, route, request, hit.value)
                 return RepairedCompletion(hit.value, 1, (hit.outcome,))
             backend = RoutedBackend(self._router, route)
-            asked = await self._learning.with_examples(
-                caller, route.spec.in_context, route.name, None
-            )(request)
+            asked = await self._learning.prompted(caller, route, request)
             done = await repaired_chat(backend, asked, self._max_attempts)
         await self._store(caller, request, done.result)
         await meter.finish_all(done.outcomes)
@@ -217,7 +219,7 @@ class Gateway:
         with _metered(meter, lambda: backend):
             route = self._resolve(meter, model, "chat")
             in_context = engine.catalog.get(name).spec.in_context
-            rewrite = self._learning.with_examples(caller, in_context, None, name)
+            rewrite = self._learning.rewriter(caller, in_context, None, name)
             backend = RoutedBackend(self._router, route, meter.first_token, rewrite)
             events = engine.events(
                 name, call, backend, owner=caller.owner(call.user), stream=stream
@@ -266,10 +268,8 @@ class Gateway:
 
                 return Routed(_replayed(meter, hit.value, hit.outcome, kept), hit.outcome)
             if isinstance(request, ChatRequest):
-                examples = self._learning.with_examples(
-                    caller, route.spec.in_context, route.name, None
-                )
-                routed = await calls.stream_chat(self._router, route, await examples(request))
+                asked = await self._learning.prompted(caller, route, request)
+                routed = await calls.stream_chat(self._router, route, asked)
             else:
                 routed = await calls.stream_complete(self._router, route, request)
         items = self._recorded(caller, request, meter, routed.value, routed.outcome, route)

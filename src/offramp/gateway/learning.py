@@ -51,7 +51,12 @@ class Learning:
         self._doors = doors
         self._acc = accounting
 
-    def with_examples(
+    async def prompted(self, caller: Caller, route: Route, request: ChatRequest) -> ChatRequest:
+        """``request`` with the in-context examples its route asks for (if any)."""
+        rewrite = self.rewriter(caller, route.spec.in_context, route.name, None)
+        return await rewrite(request)
+
+    def rewriter(
         self, caller: Caller, spec: InContextSpec | None, route: str | None, task: str | None
     ) -> Callable[[ChatRequest], Awaitable[ChatRequest]]:
         """What puts ``spec``'s in-context examples (captured samples of ``route`` or
