@@ -106,6 +106,7 @@ def test_filters_by_route_task_model_metric_date_and_reference(engine: Engine) -
     assert ids(since=NOW - 1.5 * DAY) == ["smp_1", "smp_0"]
     assert ids(until=NOW - 1.5 * DAY) == ["smp_10", "smp_2"]
     assert ids(has_reference=True) == ["smp_2"]
+    assert ids(request_id="req_1") == ["smp_1"]
     insert_feedback(engine, FeedbackRecord("fb_d", NOW, "req_0", "api",
                                            demonstration={"role": "assistant", "content": "D"}))  # fmt: skip
     assert ids(has_reference=True) == ["smp_2", "smp_0"]

@@ -114,9 +114,8 @@ def show(
     sample = get_sample(engine, sample_id)
     if sample is None:
         raise InvalidRequest(f"no sample or request {quoted(sample_id)}", param="id")
-    judged = next(
-        (j for j in find_samples(engine) if j.sample.id == sample.id), JudgedSample(sample)
-    )
+    same_request = find_samples(engine, SampleFilter(request_id=sample.request_id))
+    judged = next((j for j in same_request if j.sample.id == sample.id), JudgedSample(sample))
     print(json.dumps(_shown(judged), indent=2, ensure_ascii=False))
 
 

@@ -73,6 +73,7 @@ class SampleFilter:
     since: float | None = None  # unix seconds, inclusive
     until: float | None = None  # unix seconds, exclusive
     has_reference: bool = False
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def find_samples(
 ) -> list[JudgedSample]:
     """The samples ``where`` selects, oldest first (at most ``limit``)."""
     query = select(table).order_by(table.c.ts, table.c.id)
+    if where.request_id is not None:
+        query = query.where(table.c.request_id == where.request_id)
     if where.route is not None:
         query = query.where(table.c.route == where.route)
     if where.task is not None:
