@@ -60,7 +60,7 @@ def evaluate(
         examples = split_of(examples, "eval", eval_share)
     if not examples:
         raise InvalidRequest(f"{dataset} has no examples in its {split} split", param="dataset")
-    gate = Gate(_minimums(minimum or []), max_regression, max_error_rate)
+    gate = Gate(minimums(minimum or []), max_regression, max_error_rate)
     settings = load_settings(preload=False)
     url = base_url or f"http://{settings.host}:{settings.port}/v1"
     with Progress() as progress:
@@ -87,7 +87,7 @@ def evaluate(
     raise typer.Exit(0 if ev.passed else 1)
 
 
-def _minimums(specs: list[str]) -> dict[str, float]:
+def minimums(specs: list[str]) -> dict[str, float]:
     out = {}
     for spec in specs:
         name, sep, value = spec.partition("=")
