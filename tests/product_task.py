@@ -1,20 +1,12 @@
 """A synthetic task no base model can know: made-up product codes -> name and price, as
-JSON. A teacher (a loopback OpenAI-compatible server) answers it perfectly; the learning
+JSON. A teacher (``teacher_answer`` behind a scripted upstream) answers it perfectly; the learning
 loop's tests and bench distil it into the bundled model."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
-import uuid
 from typing import Any
-
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 SYSTEM = (
     "You are the Qorvane catalogue. Answer with one JSON object with the keys code, name "
@@ -69,39 +61,27 @@ def prompts() -> list[list[dict[str, str]]]:
     ]
 
 
-def teacher_app(delay_s: float = 0.0) -> Starlette:
-    """An OpenAI-compatible chat server that knows the catalogue (after ``delay_s``)."""
+def teacher_answer(body: dict[str, Any]) -> str:
+    """The teacher's answer to a chat request body: the catalogue entry of the code in
+    its last message (``{}`` for an unknown code)."""
+    text = str(body["messages"][-1].get("content") or "")
+    found = _CODE.search(text)
+    return answer(found.group(0)) if found and found.group(0) in PRODUCTS else "{}"
 
-    async def chat(request: Request) -> JSONResponse:
-        body: dict[str, Any] = await request.json()
-        text = str(body["messages"][-1].get("content") or "")
-        found = _CODE.search(text)
-        content = answer(found.group(0)) if found and found.group(0) in PRODUCTS else "{}"
-        if delay_s:
-            await asyncio.sleep(delay_s)
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "teacher"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60},
-            }
-        )
 
-    async def models(_: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": "teacher", "object": "model"}]})
+def truth(messages: list[dict[str, str]]) -> dict[str, Any]:
+    """The right answer to a question, as an object."""
+    found = _CODE.search(messages[-1]["content"])
+    assert found is not None
+    value: dict[str, Any] = json.loads(answer(found.group(0)))
+    return value
 
-    return Starlette(
-        routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-            Route("/v1/models", models, methods=["GET"]),
-        ]
-    )
+
+def correct(text: str, messages: list[dict[str, str]]) -> bool:
+    """Whether ``text`` holds exactly the right object (every field)."""
+    start, end = text.find("{"), text.rfind("}")
+    try:
+        got = json.loads(text[start : end + 1]) if 0 <= start < end else None
+    except ValueError:
+        return False
+    return isinstance(got, dict) and all(got.get(k) == v for k, v in truth(messages).items())
