@@ -84,11 +84,19 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         app.state.ready = False
         await backing.open()
         app.state.keys = backing.keys
+        assert backing.engine is not None
+        experiments = runtime.experiments
+        await experiments.refresh_now(backing.engine)  # a rollout under way applies at once
+        polling = asyncio.create_task(
+            experiments.poll(backing.engine, settings.experiment_refresh_s)
+        )
         # The server answers (/health, /ready: loading) while the models load behind it.
         loading = asyncio.create_task(_load_models(app, the_pool, settings.preload))
         try:
             yield
         finally:
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
             if not loading.done():
                 loading.cancel()
                 await asyncio.gather(loading, return_exceptions=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from offramp.errors import InvalidRequest, ModelNotFound
 from offramp.local.admission import Admission
@@ -12,6 +12,7 @@ from offramp.local.pool import ModelPool
 from offramp.models.registry import ModelSpec
 from offramp.providers.registry import ProviderRegistry
 from offramp.routing.config import load_routes
+from offramp.routing.experiment import Experiments
 from offramp.routing.pricing import PriceTable, load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder, implicit_spec
 from offramp.routing.router import Router
@@ -20,12 +21,18 @@ from offramp.settings import Settings
 
 @dataclass(frozen=True)
 class Runtime:
-    """The loaded models (possibly shared between apps), this app's admission control and
-    its router (every public name, local or routed, resolves there)."""
+    """The loaded models (possibly shared between apps), this app's admission control,
+    its router (every public name, local or routed, resolves there) and the routes'
+    experiments and rollouts."""
 
     pool: ModelPool
     admission: Admission
     router: Router
+    experiments: Experiments = field(init=False)
+
+    def __post_init__(self) -> None:
+        # checks every experiment arm names a deployment or a configured route
+        object.__setattr__(self, "experiments", Experiments(self.router))
 
 
 def build_runtime(
