@@ -45,9 +45,8 @@ def _table(item: dict[str, Any]) -> Table:
     title = f"{item['route']} · {item['experiment']}"
     rollout = item["rollout"]
     if rollout is not None:
-        title += (
-            f" · {rollout['candidate']} at {rollout['weight']:.0%}, {rollout['status']}"
-            + (f" ({rollout['reason']})" if rollout["reason"] else "")
+        title += f" · {rollout['candidate']} at {rollout['weight']:.0%}, {rollout['status']}" + (
+            f" ({rollout['reason']})" if rollout["reason"] else ""
         )
     table = Table(
         "arm", "requests", "errors", "error rate", "p50 ms", "p95 ms", "cost $", "metrics",
@@ -72,7 +71,10 @@ def _ms(value: float | None) -> str:
 
 
 def _metrics(metrics: dict[str, dict[str, Any]]) -> str:
-    return "\n".join(
-        f"{name}: {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}] n={m['n']}"
-        for name, m in metrics.items()
-    ) or "-"
+    return (
+        "\n".join(
+            f"{name}: {m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}] n={m['n']}"
+            for name, m in metrics.items()
+        )
+        or "-"
+    )

@@ -39,7 +39,8 @@ _ACTIONS = ("status", "abort")
 
 def rollout(
     args: Annotated[
-        list[str], typer.Argument(help="ROUTE to start or resume; or `status ROUTE`, `abort ROUTE`.")
+        list[str],
+        typer.Argument(help="ROUTE to start or resume; or `status ROUTE`, `abort ROUTE`."),
     ],
     candidate: Annotated[
         str | None, typer.Option(help="The new arm: a deployment of the route or a model.")
@@ -116,7 +117,9 @@ def _steps(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(s) for s in text.split(",") if s.strip())
     except ValueError:
-        raise InvalidRequest(f"--steps takes e.g. 5,25,50,100, got {text!r}", param="steps") from None
+        raise InvalidRequest(
+            f"--steps takes e.g. 5,25,50,100, got {text!r}", param="steps"
+        ) from None
 
 
 def _line(state: RolloutState) -> str:

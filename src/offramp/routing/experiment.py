@@ -240,9 +240,7 @@ class Experiments:
             log.warning("rollout on %s is not applied here: %s", state.route, exc.message)
             return None
         weights = {state.candidate: state.weight, state.baseline_arm: 1.0 - state.weight}
-        return _Plan(
-            route.name, ROLLOUT_EXPERIMENT, state.sticky, views, weights, source="rollout"
-        )
+        return _Plan(route.name, ROLLOUT_EXPERIMENT, state.sticky, views, weights, source="rollout")
 
     # -- arms ------------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ class Guard:
                 param="guard",
             )
         quantity, op, bound = match.groups()
-        sign = "<=" if op == "<=" else ">="
+        sign: Literal["<=", ">="] = "<=" if op == "<=" else ">="
         if (relative := _RELATIVE.match(bound)) is not None:
             offset = float(relative.group(2) or 0) * (-1 if relative.group(1) == "-" else 1)
             return cls(text, quantity, sign, offset=offset)
@@ -314,4 +314,3 @@ def _roll_back(engine: Engine, state: RolloutState, reason: str) -> RolloutState
 
 def _step(state: RolloutState) -> str:
     return f"step {state.step + 1} of {len(state.steps)} ({state.weight:.0%})"
-
