@@ -193,7 +193,7 @@ def _traffic_until(served: Served, model: str, done: threading.Event) -> Counter
     deadline = time.monotonic() + 60
     while not done.is_set() and time.monotonic() < deadline:
         _, headers = served.ask(model, uuid.uuid4().hex)
-        arms[headers.get("x-offramp-arm", "-")] += 1
+        arms[headers.get("x-offramp-arm", "error")] += 1  # an error names no arm
     return arms
 
 
@@ -246,7 +246,11 @@ def test_a_rollout_whose_candidate_fails_rolls_back_by_itself(served: Served) ->
     final = states[-1]
     assert final.status == "rolled_back" and final.weight == 0.0
     assert "error_rate<=0.2: candidate 1" in (final.reason or "")
-    assert arms["broken"] >= 6 and arms["baseline"] >= 6
+    assert arms["error"] >= 6 and arms["baseline"] >= 6
+    failed = [r for r in served.rows(0) if r.status != 200]
+    assert failed and {(r.experiment, r.arm, r.status) for r in failed} == {
+        ("rollout", "broken", 502)
+    }
     time.sleep(0.3)
     after = [served.ask("plain", uuid.uuid4().hex) for _ in range(20)]
     assert {text for text, _ in after} <= {"base-model|", "cand-model|"}  # the route as before
