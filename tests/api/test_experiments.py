@@ -281,3 +281,7 @@ def test_the_rollout_cli_drives_a_rollout_and_aborts_it(served: Served) -> None:
     assert "plain: done" in results[0].output
     stopped = runner.invoke(cli, ["rollout", "abort", "plain", "-c", config])
     assert stopped.exit_code == 0 and "aborted" in stopped.output
+    cleared = runner.invoke(cli, ["rollout", "clear", "plain", "-c", config])
+    assert cleared.exit_code == 0 and "cleared" in cleared.output
+    time.sleep(0.3)  # the server's next read: no rollout, no experiment on `plain`
+    assert "x-offramp-arm" not in served.ask("plain", "anyone")[1]

@@ -289,8 +289,10 @@ def test_servers_read_the_rollout_weight_from_the_database(engine: Engine) -> No
     )
     view = experiments.assign(route, Subject("q", user="u1"))
     assert [d.id for d in view.deployments] in (["local/a"], ["local/b"])
+    start_rollout(engine, "nowhere", "x")  # a route this server lacks: logged, not applied
     abort_rollout(engine, "r")
     experiments.refresh(engine)
+    assert [p["route"] for p in experiments.plans()] == ["r"]
     assert {experiments.assign(route, Subject("q", user=f"u{i}")).arm.arm for i in range(200)} == {
         "a"
     }  # type: ignore[union-attr]

@@ -4,6 +4,7 @@
         --min-requests 50 --interval 10 --guard error_rate<=0.05 --guard latency_p95<=1.5x
     offramp rollout status ROUTE
     offramp rollout abort ROUTE
+    offramp rollout clear ROUTE     # forget a finished rollout: the route as configured
 
 The first form starts the rollout (or goes on with the same one where it stopped) and
 drives it to its end in the foreground; every running server reads its weights from the
@@ -27,6 +28,7 @@ from offramp.ledger.store import open_engine
 from offramp.routing.rollout import (
     RolloutPlan,
     abort_rollout,
+    clear_rollout,
     rollout_arms,
     rollout_status,
     run_rollout,
@@ -34,13 +36,13 @@ from offramp.routing.rollout import (
 )
 from offramp.settings import load_settings
 
-_ACTIONS = ("status", "abort")
+_ACTIONS = ("status", "abort", "clear")
 
 
 def rollout(
     args: Annotated[
         list[str],
-        typer.Argument(help="ROUTE to start or resume; or `status ROUTE`, `abort ROUTE`."),
+        typer.Argument(help="ROUTE to start or resume; or `status|abort|clear ROUTE`."),
     ],
     candidate: Annotated[
         str | None, typer.Option(help="The new arm: a deployment of the route or a model.")
@@ -83,6 +85,10 @@ def rollout(
             return
         if action == "abort":
             show(abort_rollout(engine, route))
+            return
+        if action == "clear":
+            clear_rollout(engine, route)
+            console.print(f"{route}: rollout cleared; the route serves as configured")
             return
         if candidate is None:
             raise InvalidRequest("--candidate names the model to roll out", param="candidate")

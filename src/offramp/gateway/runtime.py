@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from offramp.errors import InvalidRequest, ModelNotFound
 from offramp.local.admission import Admission
@@ -28,11 +28,7 @@ class Runtime:
     pool: ModelPool
     admission: Admission
     router: Router
-    experiments: Experiments = field(init=False)
-
-    def __post_init__(self) -> None:
-        # checks every experiment arm names a deployment or a configured route
-        object.__setattr__(self, "experiments", Experiments(self.router))
+    experiments: Experiments
 
 
 def build_runtime(
@@ -44,7 +40,8 @@ def build_runtime(
     """A runtime over ``pool`` with the routes of ``settings.config``: every entry of
     ``models:`` is a one-deployment route of its own name and aliases, and each entry of
     ``routes:`` adds a public name over its deployments. InvalidRequest (``config``) for a
-    name configured twice, an unknown model or provider, or an unpriced model."""
+    name configured twice, an unknown model or provider, an unpriced model, or an
+    experiment arm that names nothing configured."""
     admission = Admission(settings.max_queue)
     models = pool.models
 
@@ -75,4 +72,6 @@ def build_runtime(
         route, created = builder.build(route_spec)
         routes.append(route)
         owned.extend(created)
-    return Runtime(pool, admission, Router(routes, owned))
+    router = Router(routes, owned)
+    # refuses an experiment arm that names neither a deployment nor a configured route
+    return Runtime(pool, admission, router, Experiments(router))

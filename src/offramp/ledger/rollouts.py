@@ -90,6 +90,13 @@ def save_rollout(engine: Engine, state: RolloutState) -> None:
         conn.execute(insert(rollouts).values(**values))
 
 
+def delete_rollout(engine: Engine, route: str) -> bool:
+    """Forget ``route``'s rollout (its configured experiment, if any, applies again);
+    whether there was one."""
+    with engine.begin() as conn:
+        return conn.execute(delete(rollouts).where(rollouts.c.route == route)).rowcount > 0
+
+
 def _state(row: Any) -> RolloutState:
     return RolloutState(
         route=row.route,

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -132,7 +132,7 @@ class Experiments:
 
     router: Router
     rng: random.Random = field(default_factory=random.Random)
-    clock: Any = time.time
+    clock: Callable[[], float] = time.time
     _plans: dict[str, _Plan] = field(default_factory=dict)
     _rollouts: dict[str, _Plan] = field(default_factory=dict)
     _rollout_states: dict[str, RolloutState] = field(default_factory=dict)
@@ -220,8 +220,9 @@ class Experiments:
     def _refresh_rollouts(self, states: Mapping[str, RolloutState]) -> None:
         plans: dict[str, _Plan] = {}
         for name, state in states.items():
-            plan = self._rollouts.get(name)
-            if plan is None or self._rollout_states.get(name) != state:
+            if self._rollout_states.get(name) == state:
+                plan = self._rollouts.get(name)  # None: could not be applied (warned once)
+            else:
                 plan = self._rollout_plan(state)
             if plan is not None:
                 plans[name] = plan

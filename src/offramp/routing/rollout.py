@@ -42,6 +42,7 @@ from offramp.ledger.experiments import ArmFilter, ArmStats, arm_stats
 from offramp.ledger.rollouts import (
     ROLLOUT_EXPERIMENT,
     RolloutState,
+    delete_rollout,
     read_rollout,
     save_rollout,
 )
@@ -253,6 +254,14 @@ def abort_rollout(engine: Engine, route: str, reason: str = "aborted by hand") -
     aborted = state.moved(status="aborted", weight=0.0, reason=reason)
     save_rollout(engine, aborted)
     return aborted
+
+
+def clear_rollout(engine: Engine, route: str) -> None:
+    """Forget ``route``'s finished rollout, so the route serves as configured again (a
+    running one must be aborted first). InvalidRequest if there is none or it runs."""
+    if _existing(engine, route).live:
+        raise InvalidRequest(f"the rollout on {route!r} is running; abort it first", param="route")
+    delete_rollout(engine, route)
 
 
 def rollout_status(engine: Engine, route: str) -> RolloutState:
