@@ -15,7 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    inspect,
+    select,
+)
 from sqlalchemy.sql import Select
 
 from offramp.ledger.confidence import Estimate, estimate
@@ -30,6 +41,7 @@ _feedback = Table(
     FEEDBACK_TABLE,
     MetaData(),
     Column("id", Integer, primary_key=True),
+    Column("ts", Float),
     Column("request_id", String(64)),
     Column("metric", String(128)),
     Column("value", Float),
@@ -118,27 +130,39 @@ def arm_stats(
             arms[ident] = ArmStats(*ident, boolean=boolean or {})
         return arms[ident]
 
-    columns = (usage.c.route, usage.c.experiment, usage.c.arm)
+    columns = (usage.c.route, usage.c.experiment, usage.c.arm, usage.c.request_id)
     query = where.apply(select(*columns, usage.c.status, usage.c.latency_ms, usage.c.cost_usd))
+    by_request: dict[str, ArmStats] = {}
     with engine.connect() as conn:
         for row in conn.execute(query):
             arm = arm_of(row)
+            by_request[row.request_id] = arm
             arm.requests += 1
             arm.cost_usd += row.cost_usd
             if row.status == 200:
                 arm.latencies_ms.append(row.latency_ms)
             else:
                 arm.errors += 1
-        if inspect(conn).has_table(FEEDBACK_TABLE):
-            latest: dict[tuple[str, str], tuple[ArmStats, float]] = {}
-            joined = usage.join(_feedback, _feedback.c.request_id == usage.c.request_id)
-            rated = select(*columns, _feedback.c.request_id, _feedback.c.metric, _feedback.c.value)
-            query = where.apply(rated.select_from(joined)).order_by(_feedback.c.id)
-            for row in conn.execute(query):
-                latest[(row.request_id, row.metric)] = (arm_of(row), float(row.value))
-            for (_, metric), (arm, value) in latest.items():
-                arm.values.setdefault(metric, []).append(value)
+        if by_request and inspect(conn).has_table(FEEDBACK_TABLE):
+            _add_feedback(conn, by_request, where.since)
     return [arms[k] for k in sorted(arms)]
+
+
+def _add_feedback(
+    conn: Connection, by_request: Mapping[str, ArmStats], since: float | None
+) -> None:
+    """Each request's latest value of each metric, added to its arm. Joined here, by a
+    hash of the request ids, rather than in SQL: the feedback table's indexes are its
+    own migration's business, and a join without one is quadratic."""
+    query = select(_feedback.c.request_id, _feedback.c.metric, _feedback.c.value)
+    if since is not None:
+        query = query.where(_feedback.c.ts >= since)  # feedback comes after its request
+    latest: dict[tuple[str, str], float] = {}
+    for row in conn.execute(query.order_by(_feedback.c.id)):
+        if row.request_id in by_request and row.value is not None:
+            latest[(row.request_id, row.metric)] = float(row.value)
+    for (request_id, metric), value in latest.items():
+        by_request[request_id].values.setdefault(metric, []).append(value)
 
 
 def experiment_report(engine: Engine, route: str | None = None) -> list[dict[str, Any]]:

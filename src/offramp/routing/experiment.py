@@ -133,9 +133,9 @@ class Experiments:
     router: Router
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.time
-    _plans: dict[str, _Plan] = field(default_factory=dict)
-    _rollouts: dict[str, _Plan] = field(default_factory=dict)
-    _rollout_states: dict[str, RolloutState] = field(default_factory=dict)
+    _plans: dict[str, _Plan] = field(default_factory=dict, init=False)
+    _rollouts: dict[str, _Plan] = field(default_factory=dict, init=False)
+    _rollout_states: dict[str, RolloutState] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         for route in self.router.routes:
