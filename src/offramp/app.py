@@ -28,6 +28,7 @@ from offramp.gateway.runtime import build_runtime
 from offramp.local.pool import ModelPool
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
+from offramp.routing.experiment import poll as poll_experiments
 from offramp.settings import Settings
 from offramp.tasks.builtin import builtin_hooks
 from offramp.tasks.catalog import TaskCatalog
@@ -85,10 +86,12 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         await backing.open()
         app.state.keys = backing.keys
         assert backing.engine is not None
-        experiments = runtime.experiments
-        await experiments.refresh_now(backing.engine)  # a rollout under way applies at once
+        # a rollout under way applies before the first request, then every few seconds
+        await gateway.runtime.experiments.refresh_now(backing.engine)
         polling = asyncio.create_task(
-            experiments.poll(backing.engine, settings.experiment_refresh_s)
+            poll_experiments(
+                lambda: gateway.runtime.experiments, backing.engine, settings.experiment_refresh_s
+            )
         )
         # The server answers (/health, /ready: loading) while the models load behind it.
         loading = asyncio.create_task(_load_models(app, the_pool, settings.preload))

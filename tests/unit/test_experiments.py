@@ -262,3 +262,15 @@ def test_bad_rollout_plans_are_refused(fields: dict[str, Any], param: str) -> No
     with pytest.raises(InvalidRequest) as caught:
         RolloutPlan(**fields)
     assert caught.value.param == param
+
+
+def test_thompson_shares_over_a_float_metric_and_an_arm_without_values() -> None:
+    high = estimate([4.0, 4.5, 5.0, 4.2] * 10)
+    low = estimate([2.0, 2.5, 3.0, 2.2] * 10)
+    shares = thompson_shares({"high": high, "low": low, "new": None}, True, 0.05, random.Random(2))
+    assert math.isclose(sum(shares.values()), 1.0)
+    assert shares["high"] > shares["low"] and math.isclose(shares["low"], 0.05, abs_tol=0.01)
+    assert shares["new"] > 0.06  # an arm with no values yet is still explored
+    verdict = significant_winner({"high": high, "low": low}, True, 30)
+    assert verdict is not None and verdict.winner == "high"
+    assert significant_winner({"high": high, "low": low}, False, 30) is not None

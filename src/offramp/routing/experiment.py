@@ -167,13 +167,6 @@ class Experiments:
 
     # -- reading the shared state ------------------------------------------------------
 
-    async def poll(self, engine: Engine, every_s: float) -> None:
-        """``refresh`` every ``every_s`` seconds until cancelled; a failed read is logged
-        and the weights stay as they were until the next one."""
-        while True:
-            await asyncio.sleep(every_s)
-            await self.refresh_now(engine)
-
     async def refresh_now(self, engine: Engine) -> None:
         """One ``refresh`` off the event loop; failures are logged, never raised."""
         try:
@@ -263,3 +256,12 @@ class Experiments:
                 param="config",
             ) from exc
         return replace(other, equivalents=route.equivalents, arm=choice)
+
+
+async def poll(current: Callable[[], Experiments], engine: Engine, every_s: float) -> None:
+    """Refresh ``current()`` (the experiments of the runtime serving now, which a reload
+    may replace) every ``every_s`` seconds until cancelled; a failed read is logged and
+    the weights stay as they were until the next one."""
+    while True:
+        await asyncio.sleep(every_s)
+        await current().refresh_now(engine)
