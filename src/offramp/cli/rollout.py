@@ -42,7 +42,10 @@ _ACTIONS = ("status", "abort", "clear")
 def rollout(
     args: Annotated[
         list[str],
-        typer.Argument(help="ROUTE to start or resume; or `status|abort|clear ROUTE`."),
+        typer.Argument(
+            metavar="[status|abort|clear] ROUTE",
+            help="ROUTE to start or resume; or `status|abort|clear ROUTE`.",
+        ),
     ],
     candidate: Annotated[
         str | None, typer.Option(help="The new arm: a deployment of the route or a model.")
