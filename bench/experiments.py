@@ -15,10 +15,11 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, insert
+from sqlalchemy import insert
 
 from offramp.ledger.experiments import ArmFilter, arm_stats
 from offramp.ledger.records import UsageRecord
+from offramp.ledger.schema import feedback
 from offramp.ledger.store import insert_usage, open_engine
 from offramp.providers.base import Provider
 from offramp.routing.config import RouteSpec
@@ -89,23 +90,12 @@ def _record(rng: random.Random) -> UsageRecord:
 def _refresh(rows: int, reps: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         engine = open_engine(Settings(ledger_path=Path(folder) / "ledger.db"))
-        feedback = Table(
-            "offramp_feedback",
-            MetaData(),
-            Column("id", Integer, primary_key=True),
-            Column("ts", Float),
-            Column("request_id", String(64)),
-            Column("metric", String(128)),
-            Column("value", Float),
-            Column("source", String(16)),
-        )
-        feedback.create(engine, checkfirst=True)
         rng = random.Random(1)
         for start in range(0, rows, 10_000):
             batch = [_record(rng) for _ in range(min(10_000, rows - start))]
             insert_usage(engine, batch)
             rated = [
-                {"ts": 0.0, "request_id": r.request_id, "metric": "thumbs",
+                {"id": uuid.uuid4().hex, "ts": 0.0, "request_id": r.request_id, "metric": "thumbs",
                  "value": float(rng.random() < 0.5), "source": "api"}
                 for r in batch[::4]
             ]  # fmt: skip

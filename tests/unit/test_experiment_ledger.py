@@ -12,13 +12,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Engine, Float, Integer, MetaData, String, Table, Text, insert
+from sqlalchemy import Engine, insert
 
 from offramp.errors import InvalidRequest
 from offramp.ledger.confidence import wilson
 from offramp.ledger.experiments import ArmFilter, arm_stats, experiment_report
 from offramp.ledger.records import UsageRecord
 from offramp.ledger.rollouts import read_decisions, read_rollout
+from offramp.ledger.schema import feedback
 from offramp.ledger.store import insert_usage, open_engine
 from offramp.routing.experiment import Experiments, Subject
 from offramp.routing.rollout import (
@@ -33,32 +34,16 @@ from tests.backing import postgres_schema
 from tests.fakes import FakeProvider
 from tests.unit.test_experiments import make_router
 
-FEEDBACK = Table(
-    "offramp_feedback",
-    MetaData(),
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("ts", Float, nullable=False),
-    Column("request_id", String(64), nullable=False),
-    Column("metric", String(128), nullable=False),
-    Column("value", Float),
-    Column("comment", Text),
-    Column("demonstration", Text),
-    Column("key_id", String(32)),
-    Column("source", String(16), nullable=False),
-)
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         the_engine = open_engine(Settings(ledger_path=tmp_path / "ledger.db"))
-        FEEDBACK.create(the_engine, checkfirst=True)  # capture's table, where it is absent
         yield the_engine
         the_engine.dispose()
         return
     with postgres_schema() as url:
         the_engine = open_engine(Settings(ledger_url=url))
-        FEEDBACK.create(the_engine, checkfirst=True)
         yield the_engine
         the_engine.dispose()
 
@@ -93,6 +78,7 @@ def rate(
 ) -> None:
     rows = [
         {
+            "id": uuid.uuid4().hex,
             "ts": time.time(),
             "request_id": r.request_id,
             "metric": metric,
@@ -102,7 +88,7 @@ def rate(
         for r, v in zip(records, values, strict=True)
     ]
     with engine.begin() as conn:
-        conn.execute(insert(FEEDBACK), rows)
+        conn.execute(insert(feedback), rows)
 
 
 def nearest(values: list[float], q: float) -> float:

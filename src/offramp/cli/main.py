@@ -6,7 +6,19 @@ import sys
 
 import typer
 
-from offramp.cli import experiments, keys, migrate, models, parity, rollout, run, scan, usage
+from offramp.cli import (
+    data,
+    evaluate,
+    experiments,
+    keys,
+    migrate,
+    models,
+    parity,
+    rollout,
+    run,
+    scan,
+    usage,
+)
 from offramp.errors import ClientError, OfframpError
 
 app = typer.Typer(
@@ -16,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
+app.add_typer(data.app, name="data")
 app.add_typer(experiments.app, name="experiments")
 app.command("serve")(run.serve)
 app.command("chat")(run.chat)
@@ -24,6 +37,7 @@ app.command("scan")(scan.scan)
 app.command("migrate")(migrate.migrate)
 app.command("parity")(parity.parity)
 app.command("usage")(usage.usage)
+app.command("eval")(evaluate.evaluate)
 app.command("rollout")(rollout.rollout)
 
 

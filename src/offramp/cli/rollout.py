@@ -96,7 +96,7 @@ def rollout(
         if candidate is None:
             raise InvalidRequest("--candidate names the model to roll out", param="candidate")
         plan = RolloutPlan(
-            steps=_steps(steps),
+            steps=parse_steps(steps),
             guards=tuple(guard or ()),
             min_requests=min_requests,
             min_feedback=min_feedback,
@@ -122,7 +122,8 @@ def _parse(args: list[str]) -> tuple[str, str]:
     return "run", args[0]
 
 
-def _steps(text: str) -> tuple[float, ...]:
+def parse_steps(text: str) -> tuple[float, ...]:
+    """Rollout steps from `5,25,50,100`; InvalidRequest (`steps`) if malformed."""
     try:
         return tuple(float(s) for s in text.split(",") if s.strip())
     except ValueError:

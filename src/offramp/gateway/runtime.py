@@ -11,7 +11,7 @@ from offramp.local.admitted import LocalTarget
 from offramp.local.pool import ModelPool
 from offramp.models.registry import ModelSpec
 from offramp.providers.registry import ProviderRegistry
-from offramp.routing.config import load_routes
+from offramp.routing.config import RouteSpec, load_routes
 from offramp.routing.experiment import Experiments
 from offramp.routing.pricing import PriceTable, load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder, implicit_spec
@@ -73,5 +73,21 @@ def build_runtime(
         routes.append(route)
         owned.extend(created)
     router = Router(routes, owned)
+    for route in routes:
+        _check_teacher(router, route.spec)
     # refuses an experiment arm that names neither a deployment nor a configured route
     return Runtime(pool, admission, router, Experiments(router))
+
+
+def _check_teacher(router: Router, spec: RouteSpec) -> None:
+    """A shadow's teacher must be a chat route or model of this config."""
+    if spec.shadow is None:
+        return
+    try:
+        router.resolve(spec.shadow.route, "chat")
+    except ModelNotFound as exc:
+        raise InvalidRequest(
+            f"route {spec.name!r}: shadow route {spec.shadow.route!r} is not a configured "
+            "chat route or model",
+            param="config",
+        ) from exc

@@ -5,8 +5,7 @@ Each usage record an experiment assigned names its ``experiment`` and ``arm``; f
 requests count every record; errors are records whose status is not 200; latency
 percentiles are over the served (200) ones; cost is the sum over all. Each metric's mean
 is over the requests that got a value for it (the latest value when a request got
-several), with its 95% interval (see ``confidence``). Without a feedback table (capture
-not set up) every arm simply has no metrics.
+several), with its 95% interval (see ``confidence``).
 """
 
 from __future__ import annotations
@@ -15,37 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    inspect,
-    select,
-)
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.sql import Select
 
 from offramp.ledger.confidence import Estimate, estimate
-from offramp.ledger.queries import nearest_rank
 from offramp.ledger.rollouts import ROLLOUT_EXPERIMENT, read_rollouts
-from offramp.ledger.schema import usage
-
-FEEDBACK_TABLE = "offramp_feedback"
-
-# The columns of the feedback table read here (the table is created by its own migration).
-_feedback = Table(
-    FEEDBACK_TABLE,
-    MetaData(),
-    Column("id", Integer, primary_key=True),
-    Column("ts", Float),
-    Column("request_id", String(64)),
-    Column("metric", String(128)),
-    Column("value", Float),
-)
+from offramp.ledger.schema import feedback, usage
+from offramp.ledger.tally import nearest_rank
 
 
 @dataclass
@@ -143,7 +118,7 @@ def arm_stats(
                 arm.latencies_ms.append(row.latency_ms)
             else:
                 arm.errors += 1
-        if by_request and inspect(conn).has_table(FEEDBACK_TABLE):
+        if by_request:
             _add_feedback(conn, by_request, where.since)
     return [arms[k] for k in sorted(arms)]
 
@@ -152,14 +127,14 @@ def _add_feedback(
     conn: Connection, by_request: Mapping[str, ArmStats], since: float | None
 ) -> None:
     """Each request's latest value of each metric, added to its arm. Joined here, by a
-    hash of the request ids, rather than in SQL: the feedback table's indexes are its
-    own migration's business, and a join without one is quadratic."""
-    query = select(_feedback.c.request_id, _feedback.c.metric, _feedback.c.value)
+    hash of the request ids: one pass over the feedback, whatever its indexes."""
+    query = select(feedback.c.request_id, feedback.c.metric, feedback.c.value)
+    query = query.where(feedback.c.metric.is_not(None), feedback.c.value.is_not(None))
     if since is not None:
-        query = query.where(_feedback.c.ts >= since)  # feedback comes after its request
+        query = query.where(feedback.c.ts >= since)  # feedback comes after its request
     latest: dict[tuple[str, str], float] = {}
-    for row in conn.execute(query.order_by(_feedback.c.id)):
-        if row.request_id in by_request and row.value is not None:
+    for row in conn.execute(query.order_by(feedback.c.ts, feedback.c.id)):
+        if row.request_id in by_request:
             latest[(row.request_id, row.metric)] = float(row.value)
     for (request_id, metric), value in latest.items():
         by_request[request_id].values.setdefault(metric, []).append(value)
