@@ -157,6 +157,7 @@ def test_an_arm_may_name_another_route() -> None:
     view = Experiments(router).assign(router.resolve("r", "chat"), Subject("q"))
     assert [d.id for d in view.deployments] == ["local/c"]
     assert "r" in view.equivalents  # priced as the name asked for
+    assert view.name == "r" and view.spec.experiment is not None  # still route r's policy
 
 
 def test_an_arm_naming_nothing_configured_fails_start_up() -> None:

@@ -19,6 +19,7 @@ from offramp.api.responses import JSONResponse
 from offramp.errors import OfframpError
 from offramp.gateway.backing import Backing
 from offramp.ledger.experiments import experiment_report
+from offramp.ledger.feedback import MetricSpec
 from offramp.routing.deployment import Deployment
 from offramp.routing.route import Route
 
@@ -45,7 +46,9 @@ async def list_experiments(request: Request, route: str | None = None) -> JSONRe
     backing: Backing = request.app.state.backing
     if backing.engine is None:
         raise OfframpError("the ledger database is not open yet")
-    report = await asyncio.to_thread(experiment_report, backing.engine, route)
+    declared: dict[str, MetricSpec] = request.app.state.feedback_metrics
+    boolean = {m.name: m.type == "boolean" for m in declared.values()}
+    report = await asyncio.to_thread(experiment_report, backing.engine, route, boolean)
     plans = runtime_of(request).experiments.plans()
     return JSONResponse({"object": "list", "data": _with_live(report, plans, route)})
 

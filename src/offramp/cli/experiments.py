@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from offramp.ledger.experiments import experiment_report
+from offramp.ledger.feedback import load_metrics
 from offramp.ledger.store import open_engine
 from offramp.settings import load_settings
 
@@ -26,9 +27,11 @@ def show(
 ) -> None:
     """Per route and experiment, each arm's requests, errors, p50/p95 latency, cost and
     every feedback metric's mean with its 95% confidence interval."""
-    engine = open_engine(load_settings(config))
+    settings = load_settings(config)
+    boolean = {m.name: m.type == "boolean" for m in load_metrics(settings.config).values()}
+    engine = open_engine(settings)
     try:
-        report = experiment_report(engine, route)
+        report = experiment_report(engine, route, boolean)
     finally:
         engine.dispose()
     if as_json:

@@ -140,12 +140,15 @@ def _add_feedback(
         by_request[request_id].values.setdefault(metric, []).append(value)
 
 
-def experiment_report(engine: Engine, route: str | None = None) -> list[dict[str, Any]]:
+def experiment_report(
+    engine: Engine, route: str | None = None, boolean: Mapping[str, bool] | None = None
+) -> list[dict[str, Any]]:
     """Every experiment of ``route`` (every route: None) with its arms' statistics, and
-    each route's rollout state beside the rollout's arms."""
+    each route's rollout state beside the rollout's arms (``boolean`` as for
+    ``arm_stats``)."""
     rollouts = read_rollouts(engine)
     grouped: dict[tuple[str, str], list[ArmStats]] = {}
-    for arm in arm_stats(engine, ArmFilter(route=route)):
+    for arm in arm_stats(engine, ArmFilter(route=route), boolean):
         grouped.setdefault((arm.route, arm.experiment), []).append(arm)
     for name in rollouts:
         if route in (None, name):

@@ -255,7 +255,9 @@ class Experiments:
                 f"{route.kind} route or model",
                 param="config",
             ) from exc
-        return replace(other, equivalents=route.equivalents, arm=choice)
+        # the other route's deployments, order and health; this route's name and policy,
+        # so capture, in-context examples, records and deadlines stay this route's
+        return replace(other, spec=route.spec, equivalents=route.equivalents, arm=choice)
 
 
 async def poll(current: Callable[[], Experiments], engine: Engine, every_s: float) -> None:
