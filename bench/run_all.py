@@ -17,6 +17,7 @@ SUITES = [
     "soak",
     "cache",
     "console",
+    "experiments",
 ]
 
 

@@ -29,6 +29,7 @@ from offramp.ledger.feedback import load_metrics
 from offramp.local.pool import ModelPool
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
+from offramp.routing.experiment import poll as poll_experiments
 from offramp.settings import Settings
 from offramp.tasks.builtin import builtin_hooks
 from offramp.tasks.catalog import TaskCatalog
@@ -85,11 +86,21 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         app.state.ready = False
         await backing.open()
         app.state.keys = backing.keys
+        assert backing.engine is not None
+        # a rollout under way applies before the first request, then every few seconds
+        await gateway.runtime.experiments.refresh_now(backing.engine)
+        polling = asyncio.create_task(
+            poll_experiments(
+                lambda: gateway.runtime.experiments, backing.engine, settings.experiment_refresh_s
+            )
+        )
         # The server answers (/health, /ready: loading) while the models load behind it.
         loading = asyncio.create_task(_load_models(app, the_pool, settings.preload))
         try:
             yield
         finally:
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
             if not loading.done():
                 loading.cancel()
                 await asyncio.gather(loading, return_exceptions=True)

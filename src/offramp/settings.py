@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     ledger_flush_ms: float = Field(
         default=250.0, ge=1.0, description="How long the ledger writer gathers a batch."
     )
+    experiment_refresh_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        description="How often a server reads rollouts (`offramp rollout`) and adaptive "
+        "experiments' results from the ledger database and updates its arms' weights.",
+    )
     cache: bool = Field(
         default=True,
         description="Serve repeated deterministic requests (temperature 0 or a fixed seed) "

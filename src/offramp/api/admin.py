@@ -1,9 +1,12 @@
 """``GET /admin/routes``: every route, and each deployment's circuit state and its recent
 transitions, ejection, recent latency and error rate (read from the router; nothing is
-computed here beyond formatting)."""
+computed here beyond formatting). ``GET /admin/experiments``: every experiment's arms with
+their statistics from the ledger, each route's rollout, and the weights this server
+assigns arms by now."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +16,10 @@ from fastapi import APIRouter, Depends, Request
 from offramp.api.admin_keys import require_admin
 from offramp.api.deps import runtime_of
 from offramp.api.responses import JSONResponse
+from offramp.errors import OfframpError
+from offramp.gateway.backing import Backing
+from offramp.ledger.experiments import experiment_report
+from offramp.ledger.feedback import MetricSpec
 from offramp.routing.deployment import Deployment
 from offramp.routing.route import Route
 
@@ -30,6 +37,35 @@ router = APIRouter(dependencies=[Depends(admin_when_auth)])
 async def list_routes(request: Request) -> JSONResponse:
     routes = runtime_of(request).router.routes
     return JSONResponse({"object": "list", "data": [_route(r) for r in routes]})
+
+
+@router.get("/admin/experiments")
+async def list_experiments(request: Request, route: str | None = None) -> JSONResponse:
+    """Per route and experiment: each arm's requests, errors, latency, cost and metric
+    means with 95% intervals; ``live`` is what this server assigns by now."""
+    backing: Backing = request.app.state.backing
+    if backing.engine is None:
+        raise OfframpError("the ledger database is not open yet")
+    declared: dict[str, MetricSpec] = request.app.state.feedback_metrics
+    boolean = {m.name: m.type == "boolean" for m in declared.values()}
+    report = await asyncio.to_thread(experiment_report, backing.engine, route, boolean)
+    plans = runtime_of(request).experiments.plans()
+    return JSONResponse({"object": "list", "data": _with_live(report, plans, route)})
+
+
+def _with_live(
+    report: list[dict[str, Any]], plans: list[dict[str, Any]], route: str | None
+) -> list[dict[str, Any]]:
+    """The report, each experiment beside the plan this server runs it by (an experiment
+    with no records yet gets an entry of its own)."""
+    by_name = {(p["route"], p["experiment"]): p for p in plans if route in (None, p["route"])}
+    for item in report:
+        item["live"] = by_name.pop((item["route"], item["experiment"]), None)
+    for (name, experiment), plan in by_name.items():
+        report.append(
+            {"route": name, "experiment": experiment, "arms": [], "rollout": None, "live": plan}
+        )
+    return report
 
 
 def _route(route: Route) -> dict[str, Any]:

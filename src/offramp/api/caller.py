@@ -7,6 +7,8 @@ from fastapi import Request
 from offramp.gateway.accounting import Caller
 from offramp.keys.auth import KeyResolver
 
+SESSION_HEADER = "x-session-id"  # the client's session, for experiments sticky by session
+
 
 async def caller_of(request: Request) -> Caller:
     """A FastAPI dependency of the /v1 routes; raises AuthenticationFailed (401) when
@@ -20,7 +22,8 @@ async def caller_of(request: Request) -> Caller:
     cache_control = request.headers.get("cache-control", "").lower()
     use_cache = "no-cache" not in cache_control and "no-store" not in cache_control
     request_id = getattr(request.state, "request_id", None) or "unknown"
-    return Caller(request_id=request_id, key=key, use_cache=use_cache)
+    session = request.headers.get(SESSION_HEADER, "").strip()[:256] or None
+    return Caller(request_id=request_id, key=key, use_cache=use_cache, session=session)
 
 
 def _bearer(request: Request) -> str | None:

@@ -2,7 +2,8 @@
 many attempts, what it cost, what OpenAI's list price for the same tokens would have
 been, and the time offramp itself spent (everything but waiting on deployments and
 backing off), measured from the route handler's start to the response being built;
-and the answer's notices (``x-offramp-degenerate``, ``x-offramp-context-overflow``, ...).
+the experiment arm that served it (``x-offramp-experiment``, ``x-offramp-arm``) when its
+route runs an experiment or rollout; and the answer's notices (``x-offramp-degenerate``, ``x-offramp-context-overflow``, ...).
 
 Streams send their headers before the tokens exist, so their cost and notices travel in
 SSE comment lines just before ``data: [DONE]`` (clients skip comments), in the same format.
@@ -29,6 +30,10 @@ def routing_headers(
         "x-offramp-attempts": str(sum(o.attempts for o in outcomes)),
         "x-offramp-overhead-ms": f"{overhead * 1000:.3f}",
     }
+    arm = next((o.arm for o in outcomes if o.arm is not None), None)
+    if arm is not None:
+        headers["x-offramp-experiment"] = arm.experiment
+        headers["x-offramp-arm"] = arm.arm
     if usage is not None:
         headers.update(_costs(outcomes, usage))
     return headers

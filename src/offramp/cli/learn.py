@@ -64,7 +64,9 @@ def learn_command(
         base_url=base_url or f"http://{settings.host}:{settings.port}/v1",
         gate=Gate(minimums(minimum or []), max_regression),
         min_new_samples=min_new_samples,
-        tune=TuneOptions(epochs=epochs, max_steps=max_steps, lr=lr, rank=rank, batch_size=batch_size),
+        tune=TuneOptions(
+            epochs=epochs, max_steps=max_steps, lr=lr, rank=rank, batch_size=batch_size
+        ),
         rollout=RolloutPlan(
             steps=parse_steps(steps),
             guards=tuple(guard or ()),

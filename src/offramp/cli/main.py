@@ -6,7 +6,19 @@ import sys
 
 import typer
 
-from offramp.cli import data, evaluate, keys, migrate, models, parity, run, scan, usage
+from offramp.cli import (
+    data,
+    evaluate,
+    experiments,
+    keys,
+    migrate,
+    models,
+    parity,
+    rollout,
+    run,
+    scan,
+    usage,
+)
 from offramp.errors import ClientError, OfframpError
 
 app = typer.Typer(
@@ -17,6 +29,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(data.app, name="data")
+app.add_typer(experiments.app, name="experiments")
 app.command("serve")(run.serve)
 app.command("chat")(run.chat)
 app.command("embed")(run.embed)
@@ -25,6 +38,7 @@ app.command("migrate")(migrate.migrate)
 app.command("parity")(parity.parity)
 app.command("usage")(usage.usage)
 app.command("eval")(evaluate.evaluate)
+app.command("rollout")(rollout.rollout)
 
 
 def main() -> None:

@@ -149,7 +149,9 @@ def _start(
     return RunState(number=number, until=max(j.sample.ts for j in new))
 
 
-def _export(plan: LearnPlan, run: RunState, _s: Settings, engine: Engine, folder: Path, *_: Any) -> None:
+def _export(
+    plan: LearnPlan, run: RunState, _s: Settings, engine: Engine, folder: Path, *_: Any
+) -> None:
     where = SampleFilter(route=plan.route, until=run.until + 1e-6)
     examples = collect_examples(engine, where, "reference")
     if not examples:

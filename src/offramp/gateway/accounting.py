@@ -29,7 +29,8 @@ from offramp.keys.store import ApiKey
 from offramp.ledger.records import UsageRecord
 from offramp.ledger.writer import LedgerWriter
 from offramp.observability.metrics import Metrics
-from offramp.routing.outcome import Outcome
+from offramp.routing.experiment import Subject
+from offramp.routing.outcome import ArmChoice, Outcome
 from offramp.types import Usage
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,14 @@ UNKNOWN = "unknown"  # the metric label of a request no configured route took
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking: the request id, the API key (None with auth off) and whether the
-    response cache may answer (``Cache-Control: no-cache`` says no)."""
+    """Who is asking: the request id, the API key (None with auth off), whether the
+    response cache may answer (``Cache-Control: no-cache`` says no) and the session the
+    client names (``x-session-id``; experiments sticky by session use it)."""
 
     request_id: str
     key: ApiKey | None = None
     use_cache: bool = True
+    session: str | None = None
 
     @property
     def partition(self) -> str:
@@ -56,7 +59,7 @@ class Caller:
 
     def item(self, index: int) -> Caller:
         """The caller of item ``index`` of a batch: the same key, its own request id."""
-        return Caller(f"{self.request_id}-{index}", self.key, self.use_cache)
+        return Caller(f"{self.request_id}-{index}", self.key, self.use_cache, self.session)
 
 
 class RecentRequests:
@@ -151,6 +154,18 @@ class Meter:
         self._task = task
         self.route: str | None = None  # the route that took the request, once resolved
         self.record: UsageRecord | None = None  # the request's record, once it ended
+        self.arm: ArmChoice | None = None  # the experiment arm that serves it, if any
+
+    @property
+    def subject(self) -> Subject:
+        """Who the request is for, for sticky experiment arms."""
+        key = self._caller.key
+        return Subject(
+            self._caller.request_id,
+            key.id if key is not None else None,
+            self._end_user,
+            self._caller.session,
+        )
 
     @property
     def label(self) -> str:
@@ -270,6 +285,8 @@ class Meter:
             stream=self._stream,
             error_code=error_code,
             task=self._task,
+            experiment=self.arm.experiment if self.arm is not None else None,
+            arm=self.arm.arm if self.arm is not None else None,
         )
         self._acc.recent.add(self._caller.request_id, self.record.key_id)
         if self._acc.ledger is not None:

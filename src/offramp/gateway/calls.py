@@ -44,7 +44,9 @@ async def chat(
 ) -> Routed[CompletionResult]:
     """Answer a chat request whole on ``route``; JSON outputs are validated before they
     are returned unless ``validate`` is False (the structured-output loop validates and
-    repairs). ``adapt`` rewrites the request for the deployment that takes it."""
+    repairs). ``adapt`` rewrites the request for the deployment that takes it; the route's
+    experiment arm may set its system prompt first."""
+    request = route.prompted(request)
     shape = adapt or _unchanged
     routed = await router.call(
         route,
@@ -70,6 +72,7 @@ async def stream_chat(
     A JSON output is validated when each choice ends (unless ``validate`` is False): one
     that breaks the schema ends the stream with OutputValidationFailed instead of its
     finish."""
+    request = route.prompted(request)
     shape = adapt or _unchanged
     routed = await router.stream(
         route,
@@ -103,6 +106,7 @@ async def _validated(
 async def count_tokens(router: Router, route: Route, request: ChatRequest) -> Routed[int]:
     """The prompt tokens of ``request`` on the first deployment of ``route`` that takes it
     (its own count, or an estimate from characters where it cannot count)."""
+    request = route.prompted(request)
 
     async def counted(provider: Provider) -> int:
         tokens = await provider.count_chat_tokens(request)

@@ -8,7 +8,10 @@ does, once and in this order:
 1. key policy: the key may use the model asked for (a task's own model or its override);
 2. admission: the key's RPM, TPM and budget (``Accounting.begin``; refusals are recorded);
 3. route resolution, once: the route decides every later step (an unknown name is 404);
-4. the response or embedding cache, where the request may be answered from it;
+   a route running an experiment or rollout narrows to the arm assigned to the request's
+   subject (key, end user or session), which the record and headers name;
+4. the response or embedding cache, where the request may be answered from it (each
+   experiment arm has its own entries);
 5. the call: structured output and its repair loop where JSON is asked for, the router's
    walk over the route's deployments (the deployment that takes the call decides grammar
    or prompt-only JSON, and its price);
@@ -96,7 +99,7 @@ class Gateway:
             backend = RoutedBackend(self._router, route)
             asked = await self._learning.prompted(caller, route, request)
             done = await repaired_chat(backend, asked, self._max_attempts)
-        await self._store(caller, request, done.result)
+        await self._store(caller, route, request, done.result)
         await meter.finish_all(done.outcomes)
         self._learning.keep_chat(caller, meter, route, request, done.result)
         return done
@@ -143,7 +146,7 @@ class Gateway:
             answer = hit or next(fresh)
             if hit is None:
                 answer.outcome.usage = answer.value.usage
-                await self._store(caller, request, answer.value)
+                await self._store(caller, route, request, answer.value)
             answers.append(answer)
         usage = Usage(
             sum(a.value.usage.prompt_tokens for a in answers),
@@ -183,7 +186,7 @@ class Gateway:
                     return routed.value
 
                 result, hits, hit_tokens = await acc.embeddings.embed(
-                    caller.partition, request, compute
+                    _partition(caller, route), request, compute
                 )
                 outcome = outcomes[0] if outcomes else _cache_outcome(route, request.model)
                 acc.metrics.cache_lookups.labels("embedding").inc(len(request.texts))
@@ -249,7 +252,9 @@ class Gateway:
     def _resolve(self, meter: Meter, name: str, kind: str) -> Route:
         route = self._router.resolve(name, "chat" if kind == "chat" else "embedding")
         meter.route = route.name
-        return route
+        assigned = self.runtime.experiments.assign(route, meter.subject)
+        meter.arm = assigned.arm
+        return assigned
 
     async def _stream(
         self, caller: Caller, endpoint: str, request: ChatRequest | CompletionRequest
@@ -281,7 +286,7 @@ class Gateway:
         acc = self.accounting
         if acc.responses is None or not caller.use_cache:
             return None
-        result = await acc.responses.lookup(caller.partition, request)
+        result = await acc.responses.lookup(_partition(caller, route), request)
         acc.metrics.cache_lookups.labels("response").inc()
         if result is None:
             return None
@@ -289,10 +294,14 @@ class Gateway:
         return Routed(result, _cache_outcome(route, request.model))
 
     async def _store(
-        self, caller: Caller, request: ChatRequest | CompletionRequest, result: CompletionResult
+        self,
+        caller: Caller,
+        route: Route | None,
+        request: ChatRequest | CompletionRequest,
+        result: CompletionResult,
     ) -> None:
         if self.accounting.responses is not None and caller.use_cache:
-            await self.accounting.responses.store(caller.partition, request, result)
+            await self.accounting.responses.store(_partition(caller, route), request, result)
 
     async def _recorded(
         self,
@@ -328,7 +337,7 @@ class Gateway:
                 meter.abandon(generated, outcome)
         result = whole.result()
         if result is not None:
-            await self._store(caller, request, result)
+            await self._store(caller, route, request, result)
         await meter.finish(whole.usage or Usage(), outcome)
         if result is not None and isinstance(request, ChatRequest) and route is not None:
             self._learning.keep_chat(caller, meter, route, request, result)
@@ -353,7 +362,15 @@ def _abandon_run(meter: Meter, backend: RoutedBackend | None, cut: bool = False)
 
 def _cache_outcome(route: Route, name: str) -> Outcome:
     """The outcome of an answer from the cache: free, at the route's OpenAI-equivalent."""
-    return Outcome(CACHE, 0, 0.0, 0.0, FREE, route.equivalents.get(name, FREE))
+    return Outcome(CACHE, 0, 0.0, 0.0, FREE, route.equivalents.get(name, FREE), arm=route.arm)
+
+
+def _partition(caller: Caller, route: Route | None) -> str:
+    """The cache partition of a request: its key's, and its experiment arm's if any (an
+    arm's answers never answer another arm's requests)."""
+    if route is None or route.arm is None:
+        return caller.partition
+    return f"{caller.partition}\x00{route.arm.experiment}\x00{route.arm.arm}"
 
 
 @contextmanager

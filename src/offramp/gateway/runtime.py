@@ -12,6 +12,7 @@ from offramp.local.pool import ModelPool
 from offramp.models.registry import ModelSpec
 from offramp.providers.registry import ProviderRegistry
 from offramp.routing.config import RouteSpec, load_routes
+from offramp.routing.experiment import Experiments
 from offramp.routing.pricing import PriceTable, load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder, implicit_spec
 from offramp.routing.router import Router
@@ -20,12 +21,14 @@ from offramp.settings import Settings
 
 @dataclass(frozen=True)
 class Runtime:
-    """The loaded models (possibly shared between apps), this app's admission control and
-    its router (every public name, local or routed, resolves there)."""
+    """The loaded models (possibly shared between apps), this app's admission control,
+    its router (every public name, local or routed, resolves there) and the routes'
+    experiments and rollouts."""
 
     pool: ModelPool
     admission: Admission
     router: Router
+    experiments: Experiments
 
 
 def build_runtime(
@@ -37,7 +40,8 @@ def build_runtime(
     """A runtime over ``pool`` with the routes of ``settings.config``: every entry of
     ``models:`` is a one-deployment route of its own name and aliases, and each entry of
     ``routes:`` adds a public name over its deployments. InvalidRequest (``config``) for a
-    name configured twice, an unknown model or provider, or an unpriced model."""
+    name configured twice, an unknown model or provider, an unpriced model, or an
+    experiment arm that names nothing configured."""
     admission = Admission(settings.max_queue)
     models = pool.models
 
@@ -71,7 +75,8 @@ def build_runtime(
     router = Router(routes, owned)
     for route in routes:
         _check_teacher(router, route.spec)
-    return Runtime(pool, admission, router)
+    # refuses an experiment arm that names neither a deployment nor a configured route
+    return Runtime(pool, admission, router, Experiments(router))
 
 
 def _check_teacher(router: Router, spec: RouteSpec) -> None:

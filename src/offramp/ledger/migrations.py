@@ -158,12 +158,49 @@ def _samples_feedback(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_offramp_usage_request_id ON offramp_usage (request_id)"))
 
 
+def _experiments(conn: Connection) -> None:
+    """Usage records name the experiment arm that served them; a rollout's state (read by
+    every replica) and an adaptive experiment's decided winner are shared here."""
+    conn.execute(text("ALTER TABLE offramp_usage ADD COLUMN experiment VARCHAR(128)"))
+    conn.execute(text("ALTER TABLE offramp_usage ADD COLUMN arm VARCHAR(128)"))
+    meta = MetaData()
+    usage = Table("offramp_usage", meta, Column("route", String(128)), Column("ts", Float))
+    Index("ix_offramp_usage_route_ts", usage.c.route, usage.c.ts).create(conn)
+    Table(
+        "offramp_rollouts",
+        meta,
+        Column("route", String(128), primary_key=True),
+        Column("candidate", String(128), nullable=False),
+        Column("baseline", String(128)),
+        Column("steps", Text, nullable=False),
+        Column("step", Integer, nullable=False),
+        Column("weight", Float, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("reason", Text),
+        Column("sticky", String(16), nullable=False),
+        Column("plan", Text, nullable=False),
+        Column("started_at", Float, nullable=False),
+        Column("step_started_at", Float, nullable=False),
+        Column("updated_at", Float, nullable=False),
+    ).create(conn)
+    Table(
+        "offramp_experiment_decisions",
+        meta,
+        Column("route", String(128), primary_key=True),
+        Column("experiment", String(128), primary_key=True),
+        Column("winner", String(128), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("decided_at", Float, nullable=False),
+    ).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_usage", _usage_table),
     ("0002_api_keys", _api_keys_table),
     ("0003_task_runs", _task_runs),
     ("0004_stored_responses", _stored_responses),
     ("0005_samples_feedback", _samples_feedback),
+    ("0006_experiments", _experiments),
 )
 
 

@@ -35,3 +35,5 @@ class UsageRecord:
     stream: bool = False
     error_code: str | None = None
     task: str | None = None  # the task a task run (endpoint ``task``) ran
+    experiment: str | None = None  # the route's experiment (or rollout) that assigned an arm
+    arm: str | None = None  # the arm of ``experiment`` that served the request

@@ -30,6 +30,36 @@ usage = Table(
     Column("stream", Boolean, nullable=False),
     Column("error_code", String(64)),
     Column("task", String(128)),
+    Column("experiment", String(128)),
+    Column("arm", String(128)),
+)
+
+rollouts = Table(
+    "offramp_rollouts",
+    metadata,
+    Column("route", String(128), primary_key=True),
+    Column("candidate", String(128), nullable=False),
+    Column("baseline", String(128)),  # None: the route's own deployments
+    Column("steps", Text, nullable=False),  # JSON list of candidate weights, 0..1
+    Column("step", Integer, nullable=False),  # index into steps
+    Column("weight", Float, nullable=False),  # the candidate's share now
+    Column("status", String(16), nullable=False),  # running | done | rolled_back | aborted
+    Column("reason", Text),
+    Column("sticky", String(16), nullable=False),
+    Column("plan", Text, nullable=False),  # JSON: guards, min requests, timeouts
+    Column("started_at", Float, nullable=False),
+    Column("step_started_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+experiment_decisions = Table(
+    "offramp_experiment_decisions",
+    metadata,
+    Column("route", String(128), primary_key=True),
+    Column("experiment", String(128), primary_key=True),
+    Column("winner", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_at", Float, nullable=False),
 )
 
 task_sessions = Table(

@@ -16,6 +16,14 @@ routes:
         model: gpt-4o-mini
         api_key_env: OPENAI_API_KEY
         timeout_s: 20
+    experiment:                       # optional: split the route's traffic into arms
+      name: local-vs-gpt              # default: the route's name
+      sticky: user                    # key | user | session: who always gets the same arm
+      arms:
+        - {name: local, model: smollm2-135m-instruct, weight: 80}
+        - {name: gpt, model: openai/gpt-4o-mini, weight: 20}
+        - {name: terse, system: "Answer in one sentence.", weight: 0}  # a prompt version
+      adaptive: {metric: thumbs_up, optimize: max, min_share: 0.05, min_samples: 30}
 """
 
 from __future__ import annotations
@@ -145,6 +153,77 @@ class DeploymentSpec(_Spec):
         )
 
 
+Sticky = Literal["key", "user", "session"]
+
+
+class ArmSpec(_Spec):
+    """One arm of a route's experiment: some of its deployments, a prompt version, or both."""
+
+    name: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Default: `model`."
+    )
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A deployment of the route (its id, name or model), or another "
+        "configured route or model; None: the route's own deployments.",
+    )
+    system: str | None = Field(
+        default=None,
+        description="A system prompt that replaces the request's own (a prompt version).",
+    )
+    weight: float = Field(default=1.0, ge=0, description="Share of traffic, relative.")
+
+    @model_validator(mode="after")
+    def _named(self) -> ArmSpec:
+        if self.name is None and self.model is None:
+            raise ValueError("an experiment arm needs a `name` or a `model`")
+        return self
+
+    @property
+    def id(self) -> str:
+        return self.name or self.model or ""
+
+
+class AdaptiveSpec(_Spec):
+    """Moves traffic to the arm with the better feedback metric (Thompson sampling) and
+    stops, fixing the winner, once the difference is significant."""
+
+    metric: str = Field(min_length=1, description="A feedback metric's name.")
+    optimize: Literal["max", "min"] = "max"
+    min_share: float = Field(
+        default=0.05, ge=0, le=0.5, description="Least share each arm keeps until it stops."
+    )
+    min_samples: int = Field(
+        default=30, ge=2, description="Feedback values each arm needs before it can stop."
+    )
+    refresh_s: float = Field(
+        default=10.0, gt=0, description="How often the shares are computed again."
+    )
+
+
+class ExperimentSpec(_Spec):
+    """A split of a route's traffic into arms, each request's arm sticky per subject."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    sticky: Sticky = Field(
+        default="user",
+        description="Who keeps one arm: the API key, the end user (`user`, else the key) "
+        "or the session (`x-session-id`, else the user, else the key).",
+    )
+    arms: tuple[ArmSpec, ...] = Field(min_length=1)
+    adaptive: AdaptiveSpec | None = None
+
+    @model_validator(mode="after")
+    def _arms(self) -> ExperimentSpec:
+        ids = [a.id for a in self.arms]
+        if len(set(ids)) != len(ids):
+            raise ValueError("experiment: two arms have the same name")
+        if sum(a.weight for a in self.arms) <= 0 and self.adaptive is None:
+            raise ValueError("experiment: the arms' weights add up to 0")
+        return self
+
+
 class CaptureSpec(_Spec):
     """Capture of served requests as samples (``capture: true`` is ``{sample_rate: 1}``)."""
 
@@ -219,6 +298,9 @@ class RouteSpec(_Spec):
     )
     in_context: InContextSpec | None = Field(
         default=None, description="Put the most similar good captured samples in the prompt."
+    )
+    experiment: ExperimentSpec | None = Field(
+        default=None, description="Splits the route's traffic into arms (A/B tests)."
     )
 
     @model_validator(mode="after")

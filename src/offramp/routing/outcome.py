@@ -12,6 +12,16 @@ from offramp.types import Usage
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class ArmChoice:
+    """The experiment arm a request was assigned: its experiment's and arm's names, and
+    the system prompt the arm puts in place of the request's own (None: unchanged)."""
+
+    experiment: str
+    arm: str
+    system: str | None = None
+
+
 @dataclass
 class Outcome:
     """One routed request. ``upstream_s`` is time spent waiting on deployments (every
@@ -25,6 +35,7 @@ class Outcome:
     price: Price
     equivalent: Price
     usage: Usage | None = None
+    arm: ArmChoice | None = None  # the experiment arm that served it
 
     def cost(self, usage: Usage) -> float:
         """USD at the answering deployment's price."""

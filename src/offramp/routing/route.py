@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from offramp.errors import InvalidRequest
 from offramp.providers.base import Provider
@@ -20,11 +20,12 @@ from offramp.routing.config import (
     RouteSpec,
 )
 from offramp.routing.deployment import Deployment, Target
+from offramp.routing.outcome import ArmChoice
 from offramp.routing.outliers import Outliers
 from offramp.routing.pricing import FREE, Price, PriceTable
 from offramp.routing.retry import Backoff
 from offramp.routing.strategies import STRATEGIES, Hint, Order
-from offramp.types import Kind
+from offramp.types import ChatRequest, Kind, Message
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,17 @@ class Route:
     changes: Changes  # wakes requests waiting on its circuits
     outliers: Outliers  # which of its deployments are ejected as too slow
     implicit: bool = False  # built for a plain entry of `models:`
+    arm: ArmChoice | None = None  # set on the view of the route an experiment assigned
+
+    def prompted(self, request: ChatRequest) -> ChatRequest:
+        """``request`` as this route's experiment arm sends it: with the arm's system
+        prompt in place of the request's leading system messages, if it has one."""
+        if self.arm is None or self.arm.system is None:
+            return request
+        rest = list(request.messages)
+        while rest and rest[0].role == "system":
+            rest.pop(0)
+        return replace(request, messages=(Message("system", self.arm.system), *rest))
 
     @property
     def name(self) -> str:

@@ -69,6 +69,13 @@ class Router:
             )
         return route
 
+    def named(self, name: str) -> Route:
+        """The route ``name`` names, of any kind; InvalidRequest if none does."""
+        route = self._names.get(name)
+        if route is None:
+            raise InvalidRequest(f"no route or model is named {name!r}", param="route")
+        return route
+
     def names(self) -> list[tuple[str, Route]]:
         return list(self._names.items())
 

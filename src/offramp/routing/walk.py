@@ -132,6 +132,7 @@ class Walk:
             self.waited_s,
             deployment.price,
             equivalent,
+            arm=self.route.arm,
         )
 
     def exhausted(self) -> OfframpError:
