@@ -51,6 +51,9 @@ routes:
   - name: recalled
     in_context: {k: 2, metric: correct, min_value: 1, refresh_s: 0}
     deployments: [{provider: openai-compatible, model: student, base_url: STUDENT}]
+  - name: borrowing
+    in_context: {k: 2, route: recalled, refresh_s: 0}
+    deployments: [{provider: openai-compatible, model: student, base_url: STUDENT}]
   - name: impatient
     shadow: {route: teacher, timeout_s: 0.3}
     deployments: [{provider: openai-compatible, model: student, base_url: STUDENT}]
@@ -497,6 +500,32 @@ def test_the_nearest_good_samples_become_earlier_turns(app: Served) -> None:
     )
     assert plain.choices[0].message.content == "student says: How can I bake bread?"
     assert len(app.student.received[-1]["messages"]) == 1  # no examples without the option
+
+
+def test_examples_from_another_route_never_the_same_question(app: Served) -> None:
+    tag = uuid.uuid4().hex[:8]
+    known = [
+        ("Which river runs through Vienna?", "The Danube."),
+        ("Which river runs through Budapest?", "The Danube too."),
+        ("What is the tallest mountain?", "Everest."),
+    ]
+    write_captured(
+        app.engine,
+        [Sample(f"smp_{tag}_{i}", time.time() + 1, f"req_{tag}_{i}", "chat", "recalled",
+                {"messages": [{"role": "user", "content": question}]},
+                {"role": "assistant", "content": answer}, route="recalled")
+         for i, (question, answer) in enumerate(known)],
+    )  # fmt: skip
+    app.sdk().chat.completions.create(
+        model="borrowing",
+        messages=[{"role": "user", "content": "which river runs  through Vienna?"}],
+    )
+    sent = app.student.received[-1]["messages"]
+    questions = [m["content"] for m in sent if m["role"] == "user"]
+    assert questions[-1] == "which river runs  through Vienna?"
+    assert "Which river runs through Budapest?" in questions  # the borrowed route's samples
+    assert "Which river runs through Vienna?" not in questions  # its own answer: never
+    assert len(questions) == 3
 
 
 def test_a_task_with_in_context_examples_gets_its_nearest_run(app: Served) -> None:

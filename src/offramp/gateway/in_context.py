@@ -2,12 +2,12 @@
 
 A route's or task's ``in_context:`` names how many examples, and which samples are good
 enough (a metric's latest feedback at least ``min_value``). The candidates are the
-captured samples of the same route (or task), read from the ledger at most every
+captured samples of the same route (or task, or the route ``route`` names), read from the ledger at most every
 ``refresh_s``; each one's last user message is embedded once (through the gateway, so the
 embedding cache serves texts seen before) and kept in memory. A request's own last user
 message is embedded the same way, the candidates ranked by cosine similarity, and the
 best ``k`` inserted as earlier user/assistant turns right after the system messages,
-most similar last (nearest the question). The answer of a sample is its reference (a
+most similar last (never the very same question: repeats are the response cache's) (nearest the question). The answer of a sample is its reference (a
 demonstration or a teacher's) when it has one.
 
 Retrieval never fails a request: a ledger or embedding error is logged and the request
@@ -68,8 +68,13 @@ class InContext:
                 return request
             asked = _normalised(await embed(spec.embedding_model, [query]))[0]
             scores = pool.vectors @ asked
-            best = np.argsort(-scores, kind="stable")[: spec.k][::-1]  # most similar last
-            chosen = [pool.pairs[i] for i in best]
+            # the same question answered before is the response cache's business; an
+            # example is a similar, different one (and an evaluation's held-out question
+            # never sees its own reference)
+            same = [i for i, (user, _) in enumerate(pool.pairs) if _same(user, query)]
+            scores[same] = -np.inf
+            ranked = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > -np.inf]
+            chosen = [pool.pairs[i] for i in ranked[: spec.k][::-1]]  # most similar last
         except Exception as exc:
             log.warning("in-context examples skipped: %s", exc)
             return request
@@ -124,6 +129,10 @@ def _inserted(request: ChatRequest, pairs: list[tuple[str, str]]) -> ChatRequest
     turns = [m for user, answer in pairs for m in (Message("user", user),
                                                     Message("assistant", answer))]  # fmt: skip
     return replace(request, messages=tuple(messages[:at] + turns + messages[at:]))
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 def _normalised(vectors: Vectors) -> Vectors:

@@ -75,7 +75,11 @@ class Learning:
             return routed.value.vectors
 
         async def rewrite(request: ChatRequest) -> ChatRequest:
-            scope = SampleFilter(route=route, task=task)
+            scope = (
+                SampleFilter(route=spec.route)
+                if spec.route is not None
+                else SampleFilter(route=route, task=task)
+            )
             return await examples.with_examples(request, spec, scope, embed)
 
         return rewrite

@@ -269,6 +269,12 @@ class InContextSpec(_Spec):
     max_candidates: int = Field(
         default=2000, ge=1, description="The newest samples considered at most."
     )
+    route: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Take the examples from this route's samples instead (e.g. a route "
+        "shadowed by a teacher); default: the route or task's own.",
+    )
 
 
 class RouteSpec(_Spec):
