@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from offramp.cli import keys, migrate, models, parity, run, scan, usage
+from offramp.cli import keys, migrate, models, parity, run, scan, tune, usage
 from offramp.errors import ClientError, OfframpError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command("scan")(scan.scan)
 app.command("migrate")(migrate.migrate)
 app.command("parity")(parity.parity)
 app.command("usage")(usage.usage)
+app.command("tune")(tune.tune_command)
 
 
 def main() -> None:

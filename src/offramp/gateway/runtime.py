@@ -9,13 +9,31 @@ from offramp.errors import InvalidRequest, ModelNotFound
 from offramp.local.admission import Admission
 from offramp.local.admitted import LocalTarget
 from offramp.local.pool import ModelPool
-from offramp.models.registry import ModelSpec
+from offramp.models.registry import ModelRegistry, ModelSpec
 from offramp.providers.registry import ProviderRegistry
 from offramp.routing.config import load_routes
 from offramp.routing.pricing import PriceTable, load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder, implicit_spec
 from offramp.routing.router import Router
 from offramp.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModelChanges:
+    """What a reload of the models changed, by model name."""
+
+    added: list[str]
+    removed: list[str]  # gone from the config and the models dir: now 404
+    realiased: list[str]  # e.g. a tuned model's plain name moved to its newest version
+    restart_required: list[str]  # loaded with settings the config no longer has
+
+    def as_json(self) -> dict[str, list[str]]:
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "realiased": self.realiased,
+            "restart_required": self.restart_required,
+        }
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,41 @@ class Runtime:
     pool: ModelPool
     admission: Admission
     router: Router
+    builder: RouteBuilder
+
+    def reload_models(self, models: ModelRegistry) -> ModelChanges:
+        """Serve ``models`` from now on: every model gets its plain route (new ones load
+        on first use), configured routes stay as they are. InvalidRequest, with nothing
+        changed, when a new name clashes with a route's."""
+        old = {s.name: s for s in self.pool.models.specs}
+        new = {s.name: s for s in models.specs}
+        implicit = {r.name: r for r in self.router.routes if r.implicit}
+        routes = []
+        for spec in models.specs:
+            kept = implicit.get(spec.name)
+            if kept is None or kept.spec.aliases != spec.aliases:
+                kept, _ = self.builder.build(
+                    implicit_spec(spec.name, spec.aliases, spec.kind), implicit=True
+                )
+            routes.append(kept)
+        routes += [r for r in self.router.routes if not r.implicit]
+        self.router.replace_routes(routes)
+        self.pool.replace_models(models)
+
+        def same_but_aliases(a: ModelSpec, b: ModelSpec) -> bool:
+            return a.model_copy(update={"aliases": ()}) == b.model_copy(update={"aliases": ()})
+
+        both = [name for name in new if name in old]
+        return ModelChanges(
+            added=[name for name in new if name not in old],
+            removed=[name for name in old if name not in new],
+            realiased=[n for n in both if old[n].aliases != new[n].aliases],
+            restart_required=[
+                n
+                for n in both
+                if self.pool.loaded(n) and not same_but_aliases(old[n], new[n])
+            ],
+        )
 
 
 def build_runtime(
@@ -39,11 +92,10 @@ def build_runtime(
     ``routes:`` adds a public name over its deployments. InvalidRequest (``config``) for a
     name configured twice, an unknown model or provider, or an unpriced model."""
     admission = Admission(settings.max_queue)
-    models = pool.models
 
     def local(name: str) -> LocalModel:
         try:
-            spec: ModelSpec = models.resolve(name)
+            spec: ModelSpec = pool.models.resolve(name)
         except ModelNotFound as exc:
             raise InvalidRequest(
                 f"a route deployment names model {name!r}, which is not in `models:` "
@@ -61,11 +113,11 @@ def build_runtime(
         rng=random.Random(),
     )
     routes, owned = [], []
-    for spec in models.specs:
+    for spec in pool.models.specs:
         route, _ = builder.build(implicit_spec(spec.name, spec.aliases, spec.kind), implicit=True)
         routes.append(route)
     for route_spec in load_routes(settings.config):
         route, created = builder.build(route_spec)
         routes.append(route)
         owned.extend(created)
-    return Runtime(pool, admission, Router(routes, owned))
+    return Runtime(pool, admission, Router(routes, owned), builder)
