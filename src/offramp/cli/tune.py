@@ -4,7 +4,7 @@ dataset and register the result as a new version that ``offramp serve`` loads.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -129,10 +129,10 @@ def tune_command(
 def _device(value: str) -> Device:
     if value not in ("cpu", "cuda", "auto"):
         raise InvalidRequest(f"--device must be cpu, cuda or auto, not {value!r}", param="device")
-    return value  # type: ignore[return-value]
+    return cast(Device, value)
 
 
 def _quant(value: str) -> Quant:
     if value not in QUANTS:
         raise InvalidRequest(f"--quant must be one of {', '.join(QUANTS)}", param="quant")
-    return value  # type: ignore[return-value]
+    return value

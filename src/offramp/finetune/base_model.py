@@ -60,8 +60,7 @@ def find_base(base: str, settings: Settings) -> BaseRef:
         raise InvalidRequest(f"--base: {exc.message}", param="base") from exc
     if spec.backend != "llamacpp":
         raise InvalidRequest(
-            f"--base: {base} is a {spec.backend} model; tuning needs a llama.cpp (GGUF) "
-            "chat model",
+            f"--base: {base} is a {spec.backend} model; tuning needs a llama.cpp (GGUF) chat model",
             param="base",
         )
     path = sources.resolve(spec.source, settings.models_dir)  # says `models pull` if absent

@@ -11,7 +11,12 @@ from typing import Any
 
 def markdown(card: dict[str, Any]) -> str:
     """The card as a short Markdown page."""
-    data, base, hyper, metrics = card["dataset"], card["base"], card["hyperparameters"], card["metrics"]
+    data, base, hyper, metrics = (
+        card["dataset"],
+        card["base"],
+        card["hyperparameters"],
+        card["metrics"],
+    )
     lines = [
         f"# {card['model']}",
         "",

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from offramp.errors import InvalidRequest, ModelSourceError
 
@@ -100,7 +100,9 @@ def load_model(reader: gguf.GGUFReader) -> PreTrainedModel:
     check_tunable(reader)
     config = _config(reader)
     present = {t.name for t in reader.tensors}
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model: PreTrainedModel = cast(Any, AutoModelForCausalLM).from_config(
+        config, dtype=torch.float32
+    )
     names = _gguf_names(dict.fromkeys(model.state_dict()), "llama", config, present)
     state: dict[str, torch.Tensor] = {}
     for tensor in reader.tensors:
@@ -117,7 +119,7 @@ def load_model(reader: gguf.GGUFReader) -> PreTrainedModel:
         state["lm_head.weight"] = state["model.embed_tokens.weight"]
     model.load_state_dict(state, strict=True)
     model.tie_weights()
-    model.eval()
+    cast(Any, model).eval()
     return model
 
 
@@ -209,7 +211,7 @@ def write_gguf(
 
 
 def _gguf_names(
-    changed: Mapping[str, torch.Tensor], arch: str, config: Any, present: set[str]
+    changed: Mapping[str, object], arch: str, config: Any, present: set[str]
 ) -> dict[str, str]:
     """GGUF name -> transformers name for every changed tensor. A tied ``lm_head`` that
     the base stores only as the token embedding is left out (it is that tensor)."""

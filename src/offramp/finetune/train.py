@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from offramp.errors import InvalidRequest
 from offramp.finetune.chat_tokens import IGNORE, Encoded
@@ -170,7 +170,7 @@ def train_lora(
         return _run(peft_model, train, evaluation, options, progress, device)
     finally:
         peft_model.unload()  # the adapters out, the base weights untouched
-        model.to("cpu")
+        cast(Any, model).to("cpu")
 
 
 def _run(
@@ -259,7 +259,11 @@ def _batch(examples: Sequence[Encoded], device: str) -> dict[str, torch.Tensor]:
         ids[row, :n] = torch.tensor(example.input_ids)
         mask[row, :n] = 1
         labels[row, :n] = torch.tensor(example.labels)
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+    return {
+        "input_ids": ids.to(device),
+        "attention_mask": mask.to(device),
+        "labels": labels.to(device),
+    }
 
 
 def _train_step(model: torch.nn.Module, batch: Sequence[Encoded], device: str) -> tuple[float, int]:
@@ -305,9 +309,10 @@ def _merged_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
     merged: dict[str, torch.Tensor] = {}
     with torch.no_grad():
-        for name, module in model.named_modules():
-            if not isinstance(module, LoraLayer):
+        for name, layer in model.named_modules():
+            if not isinstance(layer, LoraLayer):
                 continue
+            module = cast(Any, layer)  # peft's layers are typed loosely
             base = module.get_base_layer()
             weight = base.weight.detach().float()
             for adapter in module.active_adapters:

@@ -137,9 +137,7 @@ def tune(
     card = _card(name, version, loaded, data, options, outcome, timings)
     card["weights"] = {"quant": options.quant, **_weights(report)}
     tuned.write_card(folder, card, model_card.markdown(card))
-    return TuneResult(
-        name, version, tuned.version_name(name, version), folder, report.path, card
-    )
+    return TuneResult(name, version, tuned.version_name(name, version), folder, report.path, card)
 
 
 def _check_free(name: str, settings: Settings) -> None:

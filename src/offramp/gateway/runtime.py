@@ -50,20 +50,25 @@ class Runtime:
         """Serve ``models`` from now on: every model gets its plain route (new ones load
         on first use), configured routes stay as they are. InvalidRequest, with nothing
         changed, when a new name clashes with a route's."""
-        old = {s.name: s for s in self.pool.models.specs}
+        previous = self.pool.models
+        old = {s.name: s for s in previous.specs}
         new = {s.name: s for s in models.specs}
         implicit = {r.name: r for r in self.router.routes if r.implicit}
-        routes = []
-        for spec in models.specs:
-            kept = implicit.get(spec.name)
-            if kept is None or kept.spec.aliases != spec.aliases:
-                kept, _ = self.builder.build(
-                    implicit_spec(spec.name, spec.aliases, spec.kind), implicit=True
-                )
-            routes.append(kept)
-        routes += [r for r in self.router.routes if not r.implicit]
-        self.router.replace_routes(routes)
-        self.pool.replace_models(models)
+        self.pool.replace_models(models)  # new routes resolve their model against it
+        try:
+            routes = []
+            for spec in models.specs:
+                kept = implicit.get(spec.name)
+                if kept is None or kept.spec.aliases != spec.aliases:
+                    kept, _ = self.builder.build(
+                        implicit_spec(spec.name, spec.aliases, spec.kind), implicit=True
+                    )
+                routes.append(kept)
+            routes += [r for r in self.router.routes if not r.implicit]
+            self.router.replace_routes(routes)
+        except InvalidRequest:
+            self.pool.replace_models(previous)
+            raise
 
         def same_but_aliases(a: ModelSpec, b: ModelSpec) -> bool:
             return a.model_copy(update={"aliases": ()}) == b.model_copy(update={"aliases": ()})
@@ -74,9 +79,7 @@ class Runtime:
             removed=[name for name in old if name not in new],
             realiased=[n for n in both if old[n].aliases != new[n].aliases],
             restart_required=[
-                n
-                for n in both
-                if self.pool.loaded(n) and not same_but_aliases(old[n], new[n])
+                n for n in both if self.pool.loaded(n) and not same_but_aliases(old[n], new[n])
             ],
         )
 

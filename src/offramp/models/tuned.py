@@ -115,7 +115,9 @@ def tuned_specs(models_dir: Path) -> list[ModelSpec]:
         numbers = versions(models_dir, folder.name)
         for number in numbers:
             latest = number == numbers[-1]
-            specs.append(_spec(folder.name, number, latest, version_dir(models_dir, folder.name, number)))
+            specs.append(
+                _spec(folder.name, number, latest, version_dir(models_dir, folder.name, number))
+            )
     return specs
 
 
