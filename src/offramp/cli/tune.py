@@ -12,6 +12,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -29,18 +30,30 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML con
 
 class _Bar:
     """A rich progress bar over the optimizer steps, with the latest loss, and one line per
-    evaluation."""
+    evaluation. Drawn from the first step on: a mistake found before training is one
+    line with no bar above it."""
 
-    def __init__(self, progress: Progress, console: Console):
-        self._progress = progress
+    def __init__(self, console: Console):
         self._console = console
-        self._task = progress.add_task("tuning", total=None, loss="-")
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def start(self, total_steps: int) -> None:
-        self._progress.update(self._task, total=total_steps)
+        self._progress = Progress(
+            TextColumn("tuning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self._console,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("tuning", total=total_steps, loss="-")
 
     def step(self, step: int, loss: float) -> None:
-        self._progress.update(self._task, completed=step, loss=f"{loss:.4f}")
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=step, loss=f"{loss:.4f}")
 
     def evaluated(self, metrics: EpochMetrics) -> None:
         eval_loss = "-" if metrics.eval_loss is None else f"{metrics.eval_loss:.4f}"
@@ -48,6 +61,10 @@ class _Bar:
             f"epoch {metrics.epoch}: step {metrics.steps}, train loss {metrics.train_loss:.4f}, "
             f"eval loss {eval_loss}"
         )
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
 
 def tune_command(
@@ -97,16 +114,8 @@ def tune_command(
         eval_share=eval_share,
         quant=_quant(quant),
     )
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    bar = _Bar(Console(stderr=True))
+    try:
         result = tune(
             dataset,
             base=base,
@@ -114,8 +123,10 @@ def tune_command(
             settings=settings,
             options=options,
             eval_dataset=eval_file,
-            progress=_Bar(progress, console),
+            progress=bar,
         )
+    finally:
+        bar.close()
     metrics = result.card["metrics"]
     typer.echo(
         f"tuned {result.model}: {metrics['steps']} steps in {metrics['duration_s']:.0f} s "
