@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,8 @@ def _hub_config(tmp_path: Path) -> str:
     return str(config)
 
 
-CASES = {
+Case = tuple[Callable[[Path], list[str]], str]
+CASES: dict[str, Case] = {
     "bad line": (
         lambda p: [_dataset(p, GOOD, "{nope"), "--base", "smollm2-135m-instruct"],
         "data.jsonl:2: not JSON",

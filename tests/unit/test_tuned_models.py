@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from offramp.errors import InvalidRequest
-from offramp.gateway.runtime import build_runtime
+from offramp.gateway.runtime import Runtime, build_runtime
 from offramp.local.pool import ModelPool
 from offramp.models import tuned
 from offramp.models.registry import default_config_path
@@ -77,7 +77,9 @@ def test_a_tuned_name_that_clashes_with_a_configured_one_is_refused(tmp_path: Pa
         tuned.load_with_tuned(None, tmp_path)
 
 
-def runtime_over(models_dir: Path, routes: list[dict[str, object]] | None = None) -> object:
+def runtime_over(
+    models_dir: Path, routes: list[dict[str, object]] | None = None
+) -> tuple[Runtime, Path]:
     default = yaml.safe_load(default_config_path().read_text())
     config = models_dir.parent / "offramp.yaml"
     config.write_text(yaml.safe_dump({"models": default["models"], "routes": routes or []}))
@@ -90,18 +92,18 @@ def test_reload_adds_new_versions_and_moves_the_plain_name(tmp_path: Path) -> No
     models_dir = tmp_path / "models"
     write_version(models_dir, "recipes", 1)
     runtime, config = runtime_over(models_dir)
-    assert runtime.router.resolve("recipes", "chat").name == "recipes@v1"  # type: ignore[attr-defined]
-    kept = runtime.router.resolve("smollm2-135m-instruct", "chat")  # type: ignore[attr-defined]
+    assert runtime.router.resolve("recipes", "chat").name == "recipes@v1"
+    kept = runtime.router.resolve("smollm2-135m-instruct", "chat")
     write_version(models_dir, "recipes", 2)
     write_version(models_dir, "summaries", 1)
-    changes = runtime.reload_models(tuned.load_with_tuned(config, models_dir))  # type: ignore[attr-defined]
+    changes = runtime.reload_models(tuned.load_with_tuned(config, models_dir))
     assert changes.as_json() == {
         "added": ["recipes@v2", "summaries@v1"],
         "removed": [],
         "realiased": ["recipes@v1"],
         "restart_required": [],
     }
-    router, pool = runtime.router, runtime.pool  # type: ignore[attr-defined]
+    router, pool = runtime.router, runtime.pool
     assert router.resolve("recipes", "chat").name == "recipes@v2"
     assert router.resolve("recipes@v1", "chat").names() == ("recipes@v1",)
     assert router.resolve("summaries", "chat").name == "summaries@v1"
@@ -115,9 +117,9 @@ def test_a_reload_whose_names_clash_changes_nothing(tmp_path: Path) -> None:
     runtime, config = runtime_over(models_dir, [route])
     write_version(models_dir, "smart", 1)  # its plain name is the route's
     with pytest.raises(InvalidRequest, match="'smart' is configured twice"):
-        runtime.reload_models(tuned.load_with_tuned(config, models_dir))  # type: ignore[attr-defined]
-    assert runtime.router.resolve("smart", "chat").implicit is False  # type: ignore[attr-defined]
-    assert [s.name for s in runtime.pool.models.specs] == [  # type: ignore[attr-defined]
+        runtime.reload_models(tuned.load_with_tuned(config, models_dir))
+    assert runtime.router.resolve("smart", "chat").implicit is False
+    assert [s.name for s in runtime.pool.models.specs] == [
         "smollm2-135m-instruct",
         "all-minilm-l6-v2",
     ]
