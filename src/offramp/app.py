@@ -11,7 +11,17 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from offramp.api import admin, admin_keys, batch, errors, feedback, health, metrics, tasks
+from offramp.api import (
+    admin,
+    admin_keys,
+    admin_models,
+    batch,
+    errors,
+    feedback,
+    health,
+    metrics,
+    tasks,
+)
 from offramp.api.anthropic import errors as anthropic_errors
 from offramp.api.anthropic import routes as anthropic_messages
 from offramp.api.caller import caller_of
@@ -27,7 +37,7 @@ from offramp.gateway.gateway import Gateway
 from offramp.gateway.runtime import build_runtime
 from offramp.ledger.feedback import load_metrics
 from offramp.local.pool import ModelPool
-from offramp.models.registry import load_registry
+from offramp.models.tuned import load_with_tuned
 from offramp.providers.registry import builtin_registry
 from offramp.routing.experiment import poll as poll_experiments
 from offramp.settings import Settings
@@ -40,8 +50,11 @@ log = logging.getLogger(__name__)
 
 
 def build_pool(settings: Settings) -> ModelPool:
-    """A pool over the configured models and the built-in providers."""
-    return ModelPool(settings, load_registry(settings.config), builtin_registry())
+    """A pool over the configured models, the tuned ones in the models dir and the
+    built-in providers."""
+    return ModelPool(
+        settings, load_with_tuned(settings.config, settings.models_dir), builtin_registry()
+    )
 
 
 def build_tasks(settings: Settings, sessions: SessionStore) -> TaskEngine:
@@ -127,7 +140,7 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         return Response(status_code=499)  # nobody is listening any more
 
     doors = (chat, completions, embeddings, responses_api, anthropic_messages)
-    for module in (*doors, feedback, health, admin, admin_keys, metrics):
+    for module in (*doors, feedback, health, admin, admin_keys, admin_models, metrics):
         app.include_router(module.router)
     for module in (models, tasks, batch):  # a key, with auth on
         app.include_router(module.router, dependencies=[Depends(caller_of)])

@@ -11,12 +11,14 @@ from offramp.cli import (
     evaluate,
     experiments,
     keys,
+    learn,
     migrate,
     models,
     parity,
     rollout,
     run,
     scan,
+    tune,
     usage,
 )
 from offramp.errors import ClientError, OfframpError
@@ -39,6 +41,8 @@ app.command("parity")(parity.parity)
 app.command("usage")(usage.usage)
 app.command("eval")(evaluate.evaluate)
 app.command("rollout")(rollout.rollout)
+app.command("tune")(tune.tune_command)
+app.command("learn")(learn.learn_command)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from offramp.errors import ModelSourceError
 from offramp.models import sources
-from offramp.models.registry import load_registry
+from offramp.models.tuned import load_with_tuned
 from offramp.settings import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="List configured models; pull models from a hub.")
@@ -24,7 +24,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML con
 def list_models(config: ConfigOpt = None) -> None:
     """Show every configured model, its aliases, and whether its weights are on disk."""
     settings = load_settings(config)
-    registry = load_registry(settings.config)
+    registry = load_with_tuned(settings.config, settings.models_dir)
     table = Table("model", "kind", "backend", "context", "aliases", "source", "on disk")
     for spec in registry.specs:
         try:

@@ -14,7 +14,7 @@ from offramp.gateway.accounting import Accounting, Caller
 from offramp.gateway.gateway import Gateway
 from offramp.gateway.runtime import build_runtime
 from offramp.models import sources
-from offramp.models.registry import load_registry
+from offramp.models.tuned import load_with_tuned
 from offramp.providers.registry import builtin_registry
 from offramp.settings import Settings, load_settings
 from offramp.types import ChatRequest, ChoiceDelta, EmbedRequest, Message, Sampling
@@ -36,7 +36,7 @@ def serve(
 
     settings = load_settings(config, host=host, port=port, max_queue=max_queue)
     # Missing weights are a one-line error here, not a traceback from inside the server.
-    for spec in load_registry(settings.config).specs:
+    for spec in load_with_tuned(settings.config, settings.models_dir).specs:
         sources.resolve(spec.source, settings.models_dir)
     app = create_app(settings)
     server.serve(

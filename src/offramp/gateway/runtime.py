@@ -9,7 +9,7 @@ from offramp.errors import InvalidRequest, ModelNotFound
 from offramp.local.admission import Admission
 from offramp.local.admitted import LocalTarget
 from offramp.local.pool import ModelPool
-from offramp.models.registry import ModelSpec
+from offramp.models.registry import ModelRegistry, ModelSpec
 from offramp.providers.registry import ProviderRegistry
 from offramp.routing.config import RouteSpec, load_routes
 from offramp.routing.experiment import Experiments
@@ -17,6 +17,24 @@ from offramp.routing.pricing import PriceTable, load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder, implicit_spec
 from offramp.routing.router import Router
 from offramp.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModelChanges:
+    """What a reload of the models changed, by model name."""
+
+    added: list[str]
+    removed: list[str]  # gone from the config and the models dir: now 404
+    realiased: list[str]  # e.g. a tuned model's plain name moved to its newest version
+    restart_required: list[str]  # loaded with settings the config no longer has
+
+    def as_json(self) -> dict[str, list[str]]:
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "realiased": self.realiased,
+            "restart_required": self.restart_required,
+        }
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,44 @@ class Runtime:
     admission: Admission
     router: Router
     experiments: Experiments
+    builder: RouteBuilder
+
+    def reload_models(self, models: ModelRegistry) -> ModelChanges:
+        """Serve ``models`` from now on: every model gets its plain route (new ones load
+        on first use), configured routes stay as they are. InvalidRequest, with nothing
+        changed, when a new name clashes with a route's."""
+        previous = self.pool.models
+        old = {s.name: s for s in previous.specs}
+        new = {s.name: s for s in models.specs}
+        implicit = {r.name: r for r in self.router.routes if r.implicit}
+        self.pool.replace_models(models)  # new routes resolve their model against it
+        try:
+            routes = []
+            for spec in models.specs:
+                kept = implicit.get(spec.name)
+                if kept is None or kept.spec.aliases != spec.aliases:
+                    kept, _ = self.builder.build(
+                        implicit_spec(spec.name, spec.aliases, spec.kind), implicit=True
+                    )
+                routes.append(kept)
+            routes += [r for r in self.router.routes if not r.implicit]
+            self.router.replace_routes(routes)
+        except InvalidRequest:
+            self.pool.replace_models(previous)
+            raise
+
+        def same_but_aliases(a: ModelSpec, b: ModelSpec) -> bool:
+            return a.model_copy(update={"aliases": ()}) == b.model_copy(update={"aliases": ()})
+
+        both = [name for name in new if name in old]
+        return ModelChanges(
+            added=[name for name in new if name not in old],
+            removed=[name for name in old if name not in new],
+            realiased=[n for n in both if old[n].aliases != new[n].aliases],
+            restart_required=[
+                n for n in both if self.pool.loaded(n) and not same_but_aliases(old[n], new[n])
+            ],
+        )
 
 
 def build_runtime(
@@ -43,11 +99,10 @@ def build_runtime(
     name configured twice, an unknown model or provider, an unpriced model, or an
     experiment arm that names nothing configured."""
     admission = Admission(settings.max_queue)
-    models = pool.models
 
     def local(name: str) -> LocalModel:
         try:
-            spec: ModelSpec = models.resolve(name)
+            spec: ModelSpec = pool.models.resolve(name)
         except ModelNotFound as exc:
             raise InvalidRequest(
                 f"a route deployment names model {name!r}, which is not in `models:` "
@@ -65,7 +120,7 @@ def build_runtime(
         rng=random.Random(),
     )
     routes, owned = [], []
-    for spec in models.specs:
+    for spec in pool.models.specs:
         route, _ = builder.build(implicit_spec(spec.name, spec.aliases, spec.kind), implicit=True)
         routes.append(route)
     for route_spec in load_routes(settings.config):
@@ -76,7 +131,7 @@ def build_runtime(
     for route in routes:
         _check_teacher(router, route.spec)
     # refuses an experiment arm that names neither a deployment nor a configured route
-    return Runtime(pool, admission, router, Experiments(router))
+    return Runtime(pool, admission, router, Experiments(router), builder)
 
 
 def _check_teacher(router: Router, spec: RouteSpec) -> None:

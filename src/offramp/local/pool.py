@@ -46,6 +46,15 @@ class ModelPool:
         await asyncio.gather(*(self._load(spec) for spec in self.models.specs))
         release_free_heap(collect=True)  # loading leaves much freed memory resident
 
+    def replace_models(self, models: ModelRegistry) -> None:
+        """Resolve names with ``models`` from now on (a reload). Loaded models stay loaded
+        under their names; new ones load on first use or by ``preload_models``."""
+        self.models = models
+
+    async def preload_models(self, specs: list[ModelSpec]) -> None:
+        """Load ``specs`` now, together (as ``preload`` does for every model)."""
+        await asyncio.gather(*(self._load(spec) for spec in specs))
+
     def loaded(self, name: str) -> bool:
         return name in self._loaded
 

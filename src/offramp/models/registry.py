@@ -5,6 +5,7 @@ Read from the ``models:`` list of a YAML config; the default config ships in the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -109,8 +110,9 @@ def default_config_path() -> Path:
     return Path(str(resources.files("offramp").joinpath("data/offramp.yaml")))
 
 
-def load_registry(config: Path | None) -> ModelRegistry:
-    """Read the ``models:`` list of ``config`` (or the packaged default)."""
+def load_registry(config: Path | None, extra: Sequence[ModelSpec] = ()) -> ModelRegistry:
+    """Read the ``models:`` list of ``config`` (or the packaged default), followed by
+    ``extra`` models (tuned ones: see ``offramp.models.tuned``)."""
     path = config or default_config_path()
     data = read_config_file(path)
     raw = data.get("models", [])
@@ -124,4 +126,4 @@ def load_registry(config: Path | None) -> ModelRegistry:
         specs = [ModelSpec.model_validate(item) for item in raw]
     except ValidationError as exc:
         raise InvalidRequest(f"config file {path}: {exc}", param="config") from exc
-    return ModelRegistry(specs)
+    return ModelRegistry([*specs, *extra])

@@ -42,17 +42,17 @@ class Router:
         owned: Sequence[Provider] = (),
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.routes = list(routes)
         self._owned = list(owned)
         self._clock = clock
-        self._names: dict[str, Route] = {}
-        for route in self.routes:
-            for name in route.names():
-                if name in self._names:
-                    raise InvalidRequest(
-                        f"model or route name {name!r} is configured twice", param="config"
-                    )
-                self._names[name] = route
+        self.routes = list(routes)
+        self._names = _names_of(self.routes)
+
+    def replace_routes(self, routes: Sequence[Route]) -> None:
+        """Serve ``routes`` from now on (a reload of the models); InvalidRequest, with
+        nothing changed, when a name is taken twice. Requests already running finish on
+        the route they resolved."""
+        names = _names_of(routes)
+        self.routes, self._names = list(routes), names
 
     def resolve(self, name: str, kind: Kind) -> Route:
         """The route for ``name``; ModelNotFound (404) if unknown or of the wrong kind."""
@@ -192,3 +192,15 @@ class _Answer(Generic[T]):
     deployment: Deployment
     ticket: Ticket
     walk: Walk
+
+
+def _names_of(routes: Sequence[Route]) -> dict[str, Route]:
+    names: dict[str, Route] = {}
+    for route in routes:
+        for name in route.names():
+            if name in names:
+                raise InvalidRequest(
+                    f"model or route name {name!r} is configured twice", param="config"
+                )
+            names[name] = route
+    return names
