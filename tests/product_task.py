@@ -8,10 +8,7 @@ import json
 import re
 from typing import Any
 
-SYSTEM = (
-    "You are the Qorvane catalogue. Answer with one JSON object with the keys code, name "
-    "and price, nothing else."
-)
+SYSTEM = "Answer with the Qorvane catalogue entry as JSON."
 PRODUCTS: dict[str, tuple[str, float]] = {
     "QX-417": ("Velvet Lamp", 34.5),
     "ZB-902": ("Cobalt Kettle", 58.0),
@@ -44,9 +41,9 @@ _CODE = re.compile(r"\b[A-Z]{2}-\d{3}\b")
 
 
 def answer(code: str) -> str:
-    """The one right answer for ``code``, as compact JSON with a fixed key order."""
+    """The one right answer for ``code``: its name and price as JSON, in that order."""
     name, price = PRODUCTS[code]
-    return json.dumps({"code": code, "name": name, "price": price})
+    return json.dumps({"name": name, "price": price})
 
 
 def prompts() -> list[list[dict[str, str]]]:
