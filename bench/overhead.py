@@ -233,7 +233,15 @@ def litellm_proxy(upstream: str, workers: int = 1) -> Iterator[tuple[str, int]]:
         port = free_port()
         env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
         proc = subprocess.Popen(
-            [str(litellm), "--config", str(config), "--port", str(port), "--num_workers", str(workers)],
+            [
+                str(litellm),
+                "--config",
+                str(config),
+                "--port",
+                str(port),
+                "--num_workers",
+                str(workers),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -73,15 +73,18 @@ def env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Upstream]]:
             ],
         }
         config.write_text(yaml.safe_dump({"models": [], "routes": [route]}))
-        yield {
-            **os.environ,
-            "HF_HUB_OFFLINE": "1",
-            "OFFRAMP_CONFIG": str(config),
-            "OFFRAMP_MODELS_DIR": str(tmp_path / "models"),
-            "OFFRAMP_LEDGER_PATH": str(tmp_path / "ledger.db"),
-            "OFFRAMP_REDIS_URL": redis.url,
-            "OFFRAMP_AUTH": "true",
-        }, upstream
+        yield (
+            {
+                **os.environ,
+                "HF_HUB_OFFLINE": "1",
+                "OFFRAMP_CONFIG": str(config),
+                "OFFRAMP_MODELS_DIR": str(tmp_path / "models"),
+                "OFFRAMP_LEDGER_PATH": str(tmp_path / "ledger.db"),
+                "OFFRAMP_REDIS_URL": redis.url,
+                "OFFRAMP_AUTH": "true",
+            },
+            upstream,
+        )
 
 
 def _serve(env: dict[str, str], *args: str) -> ProcessServer:

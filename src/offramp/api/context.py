@@ -5,9 +5,9 @@ when ``log_bodies`` is on)."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,7 +35,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or {}).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _VALID_ID.fullmatch(given) else f"req_{uuid.uuid4().hex}"
+        request_id = given if _VALID_ID.fullmatch(given) else f"req_{os.urandom(16).hex()}"
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.monotonic()

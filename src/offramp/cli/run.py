@@ -33,7 +33,8 @@ def serve(
     ] = None,
 ) -> None:
     """Start the OpenAI-compatible server (default: the embedded models, 127.0.0.1:8000)."""
-    from offramp import server, workers as worker_processes
+    from offramp import server
+    from offramp import workers as worker_processes
     from offramp.observability.logs import logging_config
 
     settings = load_settings(config, host=host, port=port, max_queue=max_queue, workers=workers)
