@@ -12,9 +12,8 @@ from offramp.timeouts import cancel_after
 
 async def _past_its_limit() -> None:
     started = time.monotonic()
-    with pytest.raises(TimeoutError):
-        with cancel_after(0.05):
-            await asyncio.sleep(5)
+    with pytest.raises(TimeoutError), cancel_after(0.05):
+        await asyncio.sleep(5)
     assert time.monotonic() - started < 2
     await asyncio.sleep(0)  # the task is not left cancelled
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]

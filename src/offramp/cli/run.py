@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,7 +42,7 @@ def serve(
     # Missing weights are a one-line error here, not a traceback from inside the server.
     for spec in load_registry(settings.config).specs:
         sources.resolve(spec.source, settings.models_dir)
-    options = {
+    options: dict[str, Any] = {
         "log_level": settings.log_level,
         "log_config": logging_config(settings),
         "access_log": False,  # offramp.access writes one line per request, with its id
