@@ -292,6 +292,8 @@ def wrk(url: str, body: dict[str, object], connections: int, seconds: int) -> Lo
                 f"-c{connections}",
                 f"-d{seconds}s",
                 "--latency",
+                "--timeout",
+                "30s",  # wrk's default 2 s drops slow answers from the latencies
                 "-s",
                 script.name,
                 url,
