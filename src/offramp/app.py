@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from offramp.api import admin, admin_keys, batch, errors, health, metrics, tasks
+from offramp.api import admin, admin_keys, batch, errors, feedback, health, metrics, tasks
 from offramp.api.anthropic import errors as anthropic_errors
 from offramp.api.anthropic import routes as anthropic_messages
 from offramp.api.caller import caller_of
@@ -25,6 +25,7 @@ from offramp.console.router import console_router
 from offramp.gateway.backing import Backing
 from offramp.gateway.gateway import Gateway
 from offramp.gateway.runtime import build_runtime
+from offramp.ledger.feedback import load_metrics
 from offramp.local.pool import ModelPool
 from offramp.models.registry import load_registry
 from offramp.providers.registry import builtin_registry
@@ -104,6 +105,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.gateway = gateway
     app.state.settings = settings
+    app.state.feedback_metrics = load_metrics(settings.config)
     app.state.backing = backing
     app.state.keys = None
     app.state.drain = Drain(settings.drain_timeout_s)
@@ -117,7 +119,7 @@ def create_app(
         return Response(status_code=499)  # nobody is listening any more
 
     doors = (chat, completions, embeddings, responses_api, anthropic_messages)
-    for module in (*doors, health, admin, admin_keys, metrics):
+    for module in (*doors, feedback, health, admin, admin_keys, metrics):
         app.include_router(module.router)
     for module in (models, tasks, batch):  # a key, with auth on
         app.include_router(module.router, dependencies=[Depends(caller_of)])

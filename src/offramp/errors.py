@@ -15,6 +15,8 @@
     │   ├── SessionNotFound           404  code=session_not_found (unknown, expired or another key's)
     │   ├── ResponseNotFound          404  code=response_not_found (a stored response: unknown,
     │   │                                  deleted, expired or another key's)
+    │   ├── RequestNotFound           404  code=request_not_found (feedback naming a request that is
+    │   │                                  unknown or another key's)
     │   ├── RouteNotFound             404  code=not_found (no such path)
     │   ├── MethodNotAllowed          405  code=method_not_allowed
     │   ├── RequestTimeout            408  code=request_timeout (a body that stopped arriving)
@@ -192,6 +194,13 @@ class ResponseNotFound(ClientError):
 
     status_code = 404
     code = "response_not_found"
+
+
+class RequestNotFound(ClientError):
+    """No served request of that id belongs to the caller (it may be another key's)."""
+
+    status_code = 404
+    code = "request_not_found"
 
 
 class RouteNotFound(ClientError):

@@ -7,11 +7,12 @@ Precedence, lowest first: the ``settings:`` section of the YAML config file, the
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offramp.errors import InvalidRequest
@@ -225,6 +226,61 @@ class Settings(BaseSettings):
         gt=0.0,
         description="How long a console sign-in lasts before the key is asked for again.",
     )
+
+    capture_keys: list[str] = Field(
+        default_factory=list,
+        description="API key ids (`key_...`) whose every served chat, Responses, Messages "
+        "and task request is captured as a sample, whatever the route says. Capture is "
+        "otherwise off unless a route or task asks for it (`capture:`).",
+    )
+    capture_sample_rate: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the requests of `capture_keys` that are captured (routes and "
+        "tasks give their own `sample_rate`).",
+    )
+    capture_redact: list[str] = Field(
+        default_factory=list,
+        description="Extra regular expressions whose matches are replaced by `[REDACTED]` in "
+        "captured samples, beside the built-in ones (e-mail addresses become `[EMAIL]`, "
+        "API-key-like strings such as `sk-...` become `[API_KEY]`). A bad pattern fails "
+        "start-up naming it.",
+    )
+    capture_retention_days: float | None = Field(
+        default=30.0,
+        gt=0.0,
+        description="Captured samples older than this are deleted (hourly while serving, "
+        "and by `offramp data prune`); None keeps them forever.",
+    )
+    capture_queue: int = Field(
+        default=10_000,
+        ge=1,
+        description="Samples and automatic feedback waiting to be written; beyond that new "
+        "ones are dropped (and counted) rather than slowing requests.",
+    )
+    shadow_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Teacher requests of shadow mode running at once; a request picked for "
+        "shadowing while all are busy is captured without a reference (and logged).",
+    )
+    shadow_timeout_s: float = Field(
+        default=120.0,
+        gt=0.0,
+        description="A teacher answer of shadow mode that takes longer is abandoned (the "
+        "sample is stored without a reference); routes may set their own `timeout_s`.",
+    )
+
+    @field_validator("capture_redact")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"capture_redact: bad pattern {pattern!r}: {exc}") from exc
+        return patterns
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

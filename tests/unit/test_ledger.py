@@ -64,7 +64,9 @@ def test_migrations_are_applied_once_in_order(engine: Engine) -> None:
 
 
 def test_writer_writes_every_record_by_close(engine: Engine) -> None:
-    writer = LedgerWriter(lambda rs: insert_usage(engine, rs), max_queue=5000, flush_s=0.05)
+    writer: LedgerWriter[UsageRecord] = LedgerWriter(
+        lambda rs: insert_usage(engine, rs), max_queue=5000, flush_s=0.05
+    )
     writer.start()
     records = [_record() for _ in range(1200)]
     for record in records:

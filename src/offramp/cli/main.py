@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from offramp.cli import keys, migrate, models, parity, run, scan, usage
+from offramp.cli import data, evaluate, keys, migrate, models, parity, run, scan, usage
 from offramp.errors import ClientError, OfframpError
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
+app.add_typer(data.app, name="data")
 app.command("serve")(run.serve)
 app.command("chat")(run.chat)
 app.command("embed")(run.embed)
@@ -23,6 +24,7 @@ app.command("scan")(scan.scan)
 app.command("migrate")(migrate.migrate)
 app.command("parity")(parity.parity)
 app.command("usage")(usage.usage)
+app.command("eval")(evaluate.evaluate)
 
 
 def main() -> None:

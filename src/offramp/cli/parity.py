@@ -67,7 +67,7 @@ def parity(
     if record_baseline is not None:
         save_answers(record_baseline, base_answers)
     thresholds = Thresholds(min_similarity, min_embedding_similarity, min_pass_rate)
-    summary = compare(cases, base_answers, cand_answers, _local_embedder(), thresholds)
+    summary = compare(cases, base_answers, cand_answers, local_embedder(), thresholds)
     table = load_price_table()
     costs = (side_cost(base_answers, table), side_cost(cand_answers, table))
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def parity(
     raise typer.Exit(0 if summary.passed else 1)
 
 
-def _local_embedder() -> Embedder:
+def local_embedder() -> Embedder:
     """Answers are compared by the bundled embedding model, in this process, offline."""
     from offramp.app import build_pool
     from offramp.gateway.accounting import Accounting, Caller

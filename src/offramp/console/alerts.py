@@ -26,6 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from offramp.ledger import explorer, series
+from offramp.ledger.tally import Tally
 from offramp.routing.router import Router
 
 LATENCY_P95_S = 5.0
@@ -44,8 +45,8 @@ State = Literal["firing", "ok", "no data"]
 class Readings:
     """The numbers the rules read, taken once per evaluation."""
 
-    recent: series.Tally  # the last RATE_WINDOW_S
-    cache_window: series.Tally  # the last CACHE_WINDOW_S
+    recent: Tally  # the last RATE_WINDOW_S
+    cache_window: Tally  # the last CACHE_WINDOW_S
     cost_last_hour: float
     cost_baseline_hourly: float  # average hourly spend over the BASELINE_S before
     open_breakers: list[str]

@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from offramp.cache.embeddings import EmbeddingCache
 from offramp.cache.responses import ResponseCache
 from offramp.errors import OfframpError, PermissionDenied, quoted
+from offramp.gateway.capture import Capture
+from offramp.gateway.in_context import InContext
 from offramp.keys.limits import Limiter
 from offramp.keys.store import ApiKey
 from offramp.ledger.records import UsageRecord
@@ -56,6 +59,27 @@ class Caller:
         return Caller(f"{self.request_id}-{index}", self.key, self.use_cache)
 
 
+class RecentRequests:
+    """The key of each of the last ``size`` requests this process metered, by request id:
+    who may give feedback on a request before its usage record reaches the database."""
+
+    def __init__(self, size: int = 10_000):
+        self._size = size
+        self._keys: OrderedDict[str, str | None] = OrderedDict()
+
+    def add(self, request_id: str, key_id: str | None) -> None:
+        self._keys[request_id] = key_id
+        self._keys.move_to_end(request_id)
+        while len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+    def owner(self, request_id: str) -> tuple[bool, str | None]:
+        """(known, key id) of ``request_id``."""
+        if request_id in self._keys:
+            return True, self._keys[request_id]
+        return False, None
+
+
 @dataclass
 class Accounting:
     """The parts every model call goes through; any of them may be absent (off)."""
@@ -64,7 +88,10 @@ class Accounting:
     responses: ResponseCache | None = None
     embeddings: EmbeddingCache | None = None
     limiter: Limiter | None = None
-    ledger: LedgerWriter | None = None
+    ledger: LedgerWriter[UsageRecord] | None = None
+    capture: Capture | None = None  # samples, shadow mode and automatic feedback
+    in_context: InContext | None = None  # examples from captured samples, in prompts
+    recent: RecentRequests = field(default_factory=RecentRequests)
     pending: set[asyncio.Task[None]] = field(default_factory=set)  # charges in flight
 
     async def begin(
@@ -123,6 +150,7 @@ class Meter:
         self._done = False
         self._task = task
         self.route: str | None = None  # the route that took the request, once resolved
+        self.record: UsageRecord | None = None  # the request's record, once it ended
 
     @property
     def label(self) -> str:
@@ -220,33 +248,32 @@ class Meter:
         self._done = True
         latency_ms = (time.monotonic() - self._started) * 1000
         self._observe(status, usage, cost, openai_cost, latency_ms)
-        if self._acc.ledger is None:
-            return
         key = self._caller.key
-        self._acc.ledger.submit(
-            UsageRecord(
-                request_id=self._caller.request_id,
-                ts=self._ts,
-                endpoint=self._endpoint,
-                model=self._model,
-                route=self.route,
-                deployment=deployment,
-                status=status,
-                key_id=key.id if key is not None else None,
-                end_user=self._end_user,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cached_tokens=cached_tokens,
-                cost_usd=cost,
-                openai_cost_usd=openai_cost,
-                latency_ms=latency_ms,
-                ttft_ms=self._ttft_ms,
-                cache_hit=cache_hit,
-                stream=self._stream,
-                error_code=error_code,
-                task=self._task,
-            )
+        self.record = UsageRecord(
+            request_id=self._caller.request_id,
+            ts=self._ts,
+            endpoint=self._endpoint,
+            model=self._model,
+            route=self.route,
+            deployment=deployment,
+            status=status,
+            key_id=key.id if key is not None else None,
+            end_user=self._end_user,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=cached_tokens,
+            cost_usd=cost,
+            openai_cost_usd=openai_cost,
+            latency_ms=latency_ms,
+            ttft_ms=self._ttft_ms,
+            cache_hit=cache_hit,
+            stream=self._stream,
+            error_code=error_code,
+            task=self._task,
         )
+        self._acc.recent.add(self._caller.request_id, self.record.key_id)
+        if self._acc.ledger is not None:
+            self._acc.ledger.submit(self.record)
 
     def _observe(
         self, status: int, usage: Usage, cost: float, openai_cost: float, latency_ms: float

@@ -9,7 +9,7 @@ client leaves can be billed for what was generated.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,15 +45,26 @@ from offramp.types import (
 class RoutedBackend:
     """Calls ``route`` through ``router`` and keeps each call's outcome (``outcomes``)."""
 
-    def __init__(self, router: Router, route: Route, on_first_token: Any = None):
+    def __init__(
+        self,
+        router: Router,
+        route: Route,
+        on_first_token: Any = None,
+        rewrite: Callable[[ChatRequest], Awaitable[ChatRequest]] | None = None,
+    ):
         self.model = route.name
         self.outcomes: list[Outcome] = []
         self.partial = Usage()  # tokens of a stream still running
+        self.first: ChatRequest | None = None  # the first request asked (a task's prompt)
         self._router = router
         self._route = route
         self._on_first_token = on_first_token
+        self._rewrite = rewrite  # applied to each request first (in-context examples)
 
     async def chat(self, request: ChatRequest, adapt: Adapt) -> Generated:
+        self.first = self.first or request
+        if self._rewrite is not None:
+            request = await self._rewrite(request)
         used: list[Capabilities] = []
         routed = await calls.chat(
             self._router, self._route, request, _noting(adapt, used), validate=False
@@ -63,6 +74,9 @@ class RoutedBackend:
         return Generated(routed.value, used[-1].grammar)
 
     async def stream_chat(self, request: ChatRequest, adapt: Adapt) -> Streamed:
+        self.first = self.first or request
+        if self._rewrite is not None:
+            request = await self._rewrite(request)
         used: list[Capabilities] = []
         routed = await calls.stream_chat(
             self._router, self._route, request, _noting(adapt, used), validate=False

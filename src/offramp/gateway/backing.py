@@ -18,10 +18,14 @@ from offramp.cache.backends import CacheBackend, MemoryCache, RedisCache
 from offramp.cache.embeddings import EmbeddingCache
 from offramp.cache.responses import ResponseCache
 from offramp.gateway.accounting import Accounting
+from offramp.gateway.capture import Capture, redacted
+from offramp.gateway.in_context import InContext
+from offramp.gateway.redaction import Redactor
 from offramp.keys.auth import KeyResolver
 from offramp.keys.limits import Limiter, MemoryLimiter, RedisLimiter
 from offramp.keys.store import KeyStore
 from offramp.ledger.records import UsageRecord
+from offramp.ledger.samples import Captured, prune, write_captured
 from offramp.ledger.sessions import StoredSessions
 from offramp.ledger.store import insert_usage, open_engine
 from offramp.ledger.stored_responses import StoredResponses
@@ -34,6 +38,7 @@ from offramp.shared_redis import SharedRedis
 from offramp.tasks.history import MemorySessions, SessionStore, Turn
 
 log = logging.getLogger(__name__)
+PRUNE_EVERY_S = 3600.0  # how often expired samples are deleted while serving
 
 
 class Backing:
@@ -63,6 +68,16 @@ class Backing:
             ],
         )
         self.accounting = Accounting(metrics=Metrics(gauges), ledger=self.writer)
+        self.redactor = Redactor(settings.capture_redact)
+        self.samples: LedgerWriter[Captured] = LedgerWriter(
+            self._write_captured,
+            max_queue=settings.capture_queue,
+            flush_s=settings.ledger_flush_ms / 1000,
+            what="samples",
+        )
+        self.accounting.capture = Capture(settings, self.samples)
+        self.accounting.in_context = InContext()
+        self._pruning: asyncio.Task[None] | None = None
         if settings.cache:
             backend = self._cache_backend()
             self.accounting.responses = ResponseCache(backend, settings.cache_ttl_s)
@@ -74,13 +89,25 @@ class Backing:
         self.sessions.store = StoredSessions(self.engine, self.settings.task_session_ttl_s)
         self.responses = StoredResponses(self.engine, self.settings.stored_response_ttl_s)
         self.writer.start()
+        self.samples.start()
+        if self.accounting.in_context is not None:
+            self.accounting.in_context.engine = self.engine
+        if self.settings.capture_retention_days is not None:
+            self._pruning = asyncio.create_task(self._prune_every(PRUNE_EVERY_S))
         store = KeyStore(self.engine)
         if self.settings.auth:
             self.keys = KeyResolver(store)
         self.accounting.limiter = self._limiter(store)
 
     async def aclose(self) -> None:
-        """Write every queued usage record, then close the database and Redis."""
+        """Stop shadow teachers, write every queued usage record and sample, then close
+        the database and Redis."""
+        if self._pruning is not None:
+            self._pruning.cancel()
+            await asyncio.gather(self._pruning, return_exceptions=True)
+        if self.accounting.capture is not None:
+            await self.accounting.capture.aclose()
+        await asyncio.to_thread(self.samples.close)
         await asyncio.to_thread(self.writer.close)
         if self.redis is not None:
             await self.redis.aclose()
@@ -90,6 +117,23 @@ class Backing:
     def _write(self, records: Sequence[UsageRecord]) -> None:
         assert self.engine is not None, "records are written only after open()"
         insert_usage(self.engine, records)
+
+    def _write_captured(self, items: Sequence[Captured]) -> None:
+        assert self.engine is not None, "samples are written only after open()"
+        write_captured(self.engine, redacted(self.redactor, items))
+
+    async def _prune_every(self, period_s: float) -> None:
+        """Delete expired samples now and every ``period_s`` (a failure is logged)."""
+        days = self.settings.capture_retention_days
+        assert days is not None and self.engine is not None
+        while True:
+            try:
+                gone = await asyncio.to_thread(prune, self.engine, days * 86400)
+                if gone:
+                    log.info("deleted %d captured samples older than %g days", gone, days)
+            except Exception as exc:
+                log.error("deleting expired samples failed: %s", exc)
+            await asyncio.sleep(period_s)
 
     def _cache_backend(self) -> CacheBackend:
         memory = MemoryCache(self.settings.cache_max_entries)

@@ -13,7 +13,11 @@ does, once and in this order:
    walk over the route's deployments (the deployment that takes the call decides grammar
    or prompt-only JSON, and its price);
 6. metering: one usage record per request at the prices of the deployments that
-   answered (a task run's repair attempts included), the key's counters charged, metrics.
+   answered (a task run's repair attempts included), the key's counters charged, metrics;
+7. the learning loop (``learning``): in-context examples put into the prompt before the
+   call where the route or task asks; after it, a served request captured as a sample
+   where its route, task or key asks (a shadow teacher asked in the background), and a
+   task run's validation recorded as feedback.
 
 A stream the client leaves, or one cut by a drain, is recorded with the tokens generated
 so far, which count toward the key's TPM and budget.
@@ -26,10 +30,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 from offramp.cache.responses import StreamAssembler, replay
-from offramp.errors import DRAIN_CUT, OfframpError
+from offramp.errors import DRAIN_CUT, OfframpError, OutputValidationFailed
 from offramp.gateway import calls
 from offramp.gateway.accounting import Accounting, Caller, Meter
 from offramp.gateway.backend import RepairedCompletion, RoutedBackend, add_delta, repaired_chat
+from offramp.gateway.learning import Learning
 from offramp.gateway.runtime import Runtime
 from offramp.routing.outcome import Outcome, Routed
 from offramp.routing.pricing import FREE
@@ -64,6 +69,7 @@ class Gateway:
         self.accounting = accounting
         self.tasks = tasks
         self._max_attempts = structured_max_attempts
+        self._learning = Learning(self, accounting)
 
     @property
     def _router(self) -> Router:
@@ -85,11 +91,14 @@ class Gateway:
             hit = await self._lookup(caller, request, route)
             if hit is not None:
                 await meter.finish(hit.value.usage, hit.outcome, cache_hit=True)
+                self._learning.keep_chat(caller, meter, route, request, hit.value)
                 return RepairedCompletion(hit.value, 1, (hit.outcome,))
             backend = RoutedBackend(self._router, route)
-            done = await repaired_chat(backend, request, self._max_attempts)
+            asked = await self._learning.prompted(caller, route, request)
+            done = await repaired_chat(backend, asked, self._max_attempts)
         await self._store(caller, request, done.result)
         await meter.finish_all(done.outcomes)
+        self._learning.keep_chat(caller, meter, route, request, done.result)
         return done
 
     async def stream_chat(
@@ -186,26 +195,32 @@ class Gateway:
 
     # -- tasks ---------------------------------------------------------------------
 
-    async def run_task(self, caller: Caller, name: str, call: TaskCall) -> TaskOutcome:
+    async def run_task(
+        self, caller: Caller, name: str, call: TaskCall, endpoint: str = "task"
+    ) -> TaskOutcome:
         """Run task ``name`` to its validated result: one request, one record (endpoint
         ``task``), every repair attempt's tokens billed at its deployment's price."""
-        async for event in self.task_events(caller, name, call, stream=False):
+        async for event in self.task_events(caller, name, call, stream=False, endpoint=endpoint):
             if isinstance(event, TaskOutcome):
                 return event
         raise AssertionError("task_events() ends with a TaskOutcome")  # pragma: no cover
 
     async def task_events(
-        self, caller: Caller, name: str, call: TaskCall, *, stream: bool
+        self, caller: Caller, name: str, call: TaskCall, *, stream: bool, endpoint: str = "task"
     ) -> AsyncIterator[TaskEvent]:
         """The events of one task run (see ``TaskEngine.events``), metered as one request;
-        a run the client leaves is billed for what its attempts generated."""
-        engine = self._task_engine()
+        a run the client leaves is billed for what its attempts generated. Whether the
+        model's output passed the task's validators is recorded as feedback
+        (``task_valid``)."""
+        engine = self.task_engine()
         model = engine.model_of(name, call)
-        meter = await self.accounting.begin(caller, "task", model, call.user, stream, task=name)
+        meter = await self.accounting.begin(caller, endpoint, model, call.user, stream, task=name)
         backend: RoutedBackend | None = None
         with _metered(meter, lambda: backend):
             route = self._resolve(meter, model, "chat")
-            backend = RoutedBackend(self._router, route, meter.first_token)
+            in_context = engine.catalog.get(name).spec.in_context
+            rewrite = self._learning.rewriter(caller, in_context, None, name)
+            backend = RoutedBackend(self._router, route, meter.first_token, rewrite)
             events = engine.events(
                 name, call, backend, owner=caller.owner(call.user), stream=stream
             )
@@ -213,7 +228,11 @@ class Gateway:
                 async for event in events:
                     if isinstance(event, TaskOutcome):
                         await meter.finish_all(backend.outcomes)
+                        self._learning.keep_task(caller, meter, route, name, call, backend, event)
                     yield event
+            except OutputValidationFailed as exc:
+                self._learning.judge(caller, False, exc.message)
+                raise
             except GeneratorExit:
                 _abandon_run(meter, backend)
                 raise
@@ -222,7 +241,7 @@ class Gateway:
 
     # -- the steps -----------------------------------------------------------------
 
-    def _task_engine(self) -> TaskEngine:
+    def task_engine(self) -> TaskEngine:
         if self.tasks is None:
             raise OfframpError("tasks are not configured in this process")
         return self.tasks
@@ -242,12 +261,18 @@ class Gateway:
             route = self._resolve(meter, request.model, "chat")
             hit = await self._lookup(caller, request, route)
             if hit is not None:
-                return Routed(_replayed(meter, hit.value, hit.outcome), hit.outcome)
+
+                def kept(result: CompletionResult) -> None:
+                    if isinstance(request, ChatRequest):
+                        self._learning.keep_chat(caller, meter, route, request, result)
+
+                return Routed(_replayed(meter, hit.value, hit.outcome, kept), hit.outcome)
             if isinstance(request, ChatRequest):
-                routed = await calls.stream_chat(self._router, route, request)
+                asked = await self._learning.prompted(caller, route, request)
+                routed = await calls.stream_chat(self._router, route, asked)
             else:
                 routed = await calls.stream_complete(self._router, route, request)
-        items = self._recorded(caller, request, meter, routed.value, routed.outcome)
+        items = self._recorded(caller, request, meter, routed.value, routed.outcome, route)
         return Routed(items, routed.outcome)
 
     async def _lookup(
@@ -276,6 +301,7 @@ class Gateway:
         meter: Meter,
         items: AsyncIterator[StreamItem],
         outcome: Outcome,
+        route: Route | None = None,
     ) -> AsyncIterator[StreamItem]:
         """Pass ``items`` through, timing the first token, counting tokens and assembling
         the whole answer; at the end cache it and finish the meter. A stream closed early
@@ -304,6 +330,8 @@ class Gateway:
         if result is not None:
             await self._store(caller, request, result)
         await meter.finish(whole.usage or Usage(), outcome)
+        if result is not None and isinstance(request, ChatRequest) and route is not None:
+            self._learning.keep_chat(caller, meter, route, request, result)
 
 
 def _abandon_run(meter: Meter, backend: RoutedBackend | None, cut: bool = False) -> None:
@@ -346,7 +374,10 @@ def _metered(
 
 
 async def _replayed(
-    meter: Meter, cached: CompletionResult, outcome: Outcome
+    meter: Meter,
+    cached: CompletionResult,
+    outcome: Outcome,
+    kept: Callable[[CompletionResult], None],
 ) -> AsyncIterator[StreamItem]:
     try:
         async for item in replay(cached):
@@ -357,3 +388,4 @@ async def _replayed(
         raise
     outcome.usage = cached.usage
     await meter.finish(cached.usage, outcome, cache_hit=True)
+    kept(cached)

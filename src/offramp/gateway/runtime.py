@@ -11,7 +11,7 @@ from offramp.local.admitted import LocalTarget
 from offramp.local.pool import ModelPool
 from offramp.models.registry import ModelSpec
 from offramp.providers.registry import ProviderRegistry
-from offramp.routing.config import load_routes
+from offramp.routing.config import RouteSpec, load_routes
 from offramp.routing.pricing import PriceTable, load_price_table
 from offramp.routing.route import LocalModel, RouteBuilder, implicit_spec
 from offramp.routing.router import Router
@@ -68,4 +68,21 @@ def build_runtime(
         route, created = builder.build(route_spec)
         routes.append(route)
         owned.extend(created)
-    return Runtime(pool, admission, Router(routes, owned))
+    router = Router(routes, owned)
+    for route in routes:
+        _check_teacher(router, route.spec)
+    return Runtime(pool, admission, router)
+
+
+def _check_teacher(router: Router, spec: RouteSpec) -> None:
+    """A shadow's teacher must be a chat route or model of this config."""
+    if spec.shadow is None:
+        return
+    try:
+        router.resolve(spec.shadow.route, "chat")
+    except ModelNotFound as exc:
+        raise InvalidRequest(
+            f"route {spec.name!r}: shadow route {spec.shadow.route!r} is not a configured "
+            "chat route or model",
+            param="config",
+        ) from exc

@@ -112,11 +112,58 @@ def _stored_responses(conn: Connection) -> None:
     Index("ix_offramp_responses_created_at", table.c.created_at).create(conn)
 
 
+def _samples_feedback(conn: Connection) -> None:
+    """Captured samples (request, answer, a teacher's or a person's reference) and
+    feedback on requests (a metric's value, a comment, a corrected answer); stored
+    responses learn the request id that made them, so feedback may name either."""
+    samples = Table(
+        "offramp_samples",
+        MetaData(),
+        Column("id", String(32), primary_key=True),
+        Column("ts", Float, nullable=False),
+        Column("request_id", String(80), nullable=False),
+        Column("endpoint", String(32), nullable=False),
+        Column("route", String(128)),
+        Column("model", String(128), nullable=False),
+        Column("deployment", String(128)),
+        Column("task", String(128)),
+        Column("key_id", String(32)),
+        Column("end_user", String(256)),
+        Column("request", Text, nullable=False),
+        Column("response", Text, nullable=False),
+        Column("reference", Text),
+        Column("reference_model", String(128)),
+        Column("shadow", String(16)),
+        Column("embedding", Text),
+    )
+    samples.create(conn)
+    Index("ix_offramp_samples_request_id", samples.c.request_id).create(conn)
+    Index("ix_offramp_samples_ts", samples.c.ts).create(conn)
+    feedback = Table(
+        "offramp_feedback",
+        MetaData(),
+        Column("id", String(32), primary_key=True),
+        Column("ts", Float, nullable=False),
+        Column("request_id", String(80), nullable=False),
+        Column("metric", String(64)),
+        Column("value", Float),
+        Column("comment", Text),
+        Column("demonstration", Text),
+        Column("key_id", String(32)),
+        Column("source", String(16), nullable=False),
+    )
+    feedback.create(conn)
+    Index("ix_offramp_feedback_request_id", feedback.c.request_id).create(conn)
+    conn.execute(text("ALTER TABLE offramp_responses ADD COLUMN request_id VARCHAR(80)"))
+    conn.execute(text("CREATE INDEX ix_offramp_usage_request_id ON offramp_usage (request_id)"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_usage", _usage_table),
     ("0002_api_keys", _api_keys_table),
     ("0003_task_runs", _task_runs),
     ("0004_stored_responses", _stored_responses),
+    ("0005_samples_feedback", _samples_feedback),
 )
 
 

@@ -51,6 +51,42 @@ stored_responses = Table(
     Column("previous_id", String(64)),
     Column("response", Text, nullable=False),  # JSON: the response object
     Column("context", Text, nullable=False),  # JSON: every input item it saw, oldest first
+    Column("request_id", String(80)),  # the x-request-id that made it
+)
+
+samples = Table(
+    "offramp_samples",
+    metadata,
+    Column("id", String(32), primary_key=True),  # smp_...
+    Column("ts", Float, nullable=False),
+    Column("request_id", String(80), nullable=False),  # the x-request-id it answered
+    Column("endpoint", String(32), nullable=False),  # chat, responses, messages, task, import
+    Column("route", String(128)),
+    Column("model", String(128), nullable=False),  # the name asked for
+    Column("deployment", String(128)),  # the deployment that answered
+    Column("task", String(128)),
+    Column("key_id", String(32)),
+    Column("end_user", String(256)),
+    Column("request", Text, nullable=False),  # JSON: messages/tools/response_format, or a task's
+    Column("response", Text, nullable=False),  # JSON: the assistant message, or {"result": ...}
+    Column("reference", Text),  # JSON: the teacher's answer or a demonstration, same shape
+    Column("reference_model", String(128)),  # the teacher, or "feedback"
+    Column("shadow", String(16)),  # None (not shadowed), ok, failed, timeout, busy
+    Column("embedding", Text),  # JSON list of floats: the last user message's, once embedded
+)
+
+feedback = Table(
+    "offramp_feedback",
+    metadata,
+    Column("id", String(32), primary_key=True),  # fb_...
+    Column("ts", Float, nullable=False),
+    Column("request_id", String(80), nullable=False),  # the x-request-id of the request judged
+    Column("metric", String(64)),  # a metric of the config's `metrics:`, or None
+    Column("value", Float),  # booleans as 1.0 / 0.0
+    Column("comment", Text),
+    Column("demonstration", Text),  # JSON: a corrected answer
+    Column("key_id", String(32)),  # who gave it (None: the admin or auth off)
+    Column("source", String(16), nullable=False),  # api or validator
 )
 
 api_keys = Table(

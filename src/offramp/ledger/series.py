@@ -1,10 +1,8 @@
 """The ledger over a time window, whole and in equal buckets: requests, errors, spend,
 OpenAI-equivalent cost, savings, cache hits, latency and time-to-first-token quantiles.
 
-Counts follow ``queries.summary``: every record is a request; a status outside 2xx is an
-error; tokens, costs, cache hits and latencies count served (2xx) requests only, and the
-cache hit rate is hits over served requests. Quantiles are nearest-rank over the window's
-rows, which are read once (one indexed range scan on ``ts``), so a window is as cheap as
+Rows are counted as ``tally.Tally`` counts them (as ``queries.summary`` does); quantiles
+are over the window's rows, which are read once (one indexed range scan on ``ts``), so a window is as cheap as
 the number of requests in it; the console caps windows at 30 days.
 """
 
@@ -12,73 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from offramp.ledger.queries import nearest_rank
 from offramp.ledger.schema import usage
-
-
-@dataclass
-class Tally:
-    """What the requests of one bucket (or a whole window) add up to."""
-
-    requests: int = 0
-    errors: int = 0
-    cache_hits: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    openai_cost_usd: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
-    ttfts_ms: list[float] = field(default_factory=list, repr=False)
-
-    def add(self, row: Any) -> None:
-        """Count one ledger row (with the columns ``window`` selects)."""
-        self.requests += 1
-        if not 200 <= row.status < 300:
-            self.errors += 1
-            return
-        self.cache_hits += int(bool(row.cache_hit))
-        self.prompt_tokens += row.prompt_tokens
-        self.completion_tokens += row.completion_tokens
-        self.cost_usd += row.cost_usd
-        self.openai_cost_usd += row.openai_cost_usd
-        self.latencies_ms.append(row.latency_ms)
-        if row.ttft_ms is not None:
-            self.ttfts_ms.append(row.ttft_ms)
-
-    @property
-    def served(self) -> int:
-        return self.requests - self.errors
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
-
-    @property
-    def cache_hit_rate(self) -> float:
-        return self.cache_hits / self.served if self.served else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "error_rate": self.error_rate,
-            "cache_hits": self.cache_hits,
-            "cache_hit_rate": self.cache_hit_rate,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd,
-            "openai_cost_usd": self.openai_cost_usd,
-            "savings_usd": self.openai_cost_usd - self.cost_usd,
-            "p50_latency_ms": nearest_rank(self.latencies_ms, 0.5),
-            "p95_latency_ms": nearest_rank(self.latencies_ms, 0.95),
-            "p50_ttft_ms": nearest_rank(self.ttfts_ms, 0.5),
-            "p95_ttft_ms": nearest_rank(self.ttfts_ms, 0.95),
-        }
+from offramp.ledger.tally import COLUMNS, Tally
 
 
 @dataclass
@@ -114,17 +52,7 @@ def window(
     if group_by is not None and group_by not in _GROUPS:
         raise ValueError(f"cannot group the ledger by {group_by!r}")
     step = max((until - since) / max(buckets, 1), 1e-9)
-    columns = [
-        usage.c.ts,
-        usage.c.status,
-        usage.c.cache_hit,
-        usage.c.prompt_tokens,
-        usage.c.completion_tokens,
-        usage.c.cost_usd,
-        usage.c.openai_cost_usd,
-        usage.c.latency_ms,
-        usage.c.ttft_ms,
-    ]
+    columns = [usage.c.ts, *COLUMNS]
     group = _GROUPS[group_by] if group_by is not None else None
     query = select(*columns, *([group.label("grp")] if group is not None else []))
     query = query.where(usage.c.ts >= since, usage.c.ts < until)

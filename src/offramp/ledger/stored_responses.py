@@ -34,6 +34,7 @@ class StoredResponse:
     previous_id: str | None
     response: Json
     context: list[Json]
+    request_id: str | None = None  # the x-request-id of the request that made it
 
 
 class StoredResponses:
@@ -67,6 +68,7 @@ class StoredResponses:
                     previous_id=stored.previous_id,
                     response=json.dumps(stored.response),
                     context=json.dumps(stored.context),
+                    request_id=stored.request_id,
                 )
             )
 
@@ -83,6 +85,7 @@ class StoredResponses:
             previous_id=row.previous_id,
             response=json.loads(row.response),
             context=json.loads(row.context),
+            request_id=row.request_id,
         )
 
     def _delete(self, response_id: str, owner: str) -> None:

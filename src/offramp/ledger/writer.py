@@ -18,22 +18,30 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-
-from offramp.ledger.records import UsageRecord
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
-Sink = Callable[[Sequence[UsageRecord]], None]
+T = TypeVar("T")
 _MAX_BATCH = 500
 _ATTEMPTS = 3
 
 
-class LedgerWriter:
-    """A bounded queue of records and the thread that drains it into ``sink``."""
+class LedgerWriter(Generic[T]):
+    """A bounded queue of records (usage records, captured samples) and the thread that
+    drains it into ``sink``; ``what`` names them in logs and the thread's name."""
 
-    def __init__(self, sink: Sink, *, max_queue: int, flush_s: float):
+    def __init__(
+        self,
+        sink: Callable[[Sequence[T]], None],
+        *,
+        max_queue: int,
+        flush_s: float,
+        what: str = "usage",
+    ):
         self._sink = sink
-        self._queue: deque[UsageRecord] = deque()
+        self._what = what
+        self._queue: deque[T] = deque()
         self._max_queue = max_queue
         self._flush_s = flush_s
         self._thread: threading.Thread | None = None
@@ -45,15 +53,17 @@ class LedgerWriter:
         """Start the writer thread (idempotent)."""
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name=f"ledger-writer-{self._what}", daemon=True
+            )
             self._thread.start()
 
-    def submit(self, record: UsageRecord) -> None:
+    def submit(self, record: T) -> None:
         """Queue ``record`` for writing; never blocks (drops and counts when full)."""
         if len(self._queue) >= self._max_queue:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("usage ledger queue full: %d records dropped", self.dropped)
+                log.warning("%s ledger queue full: %d records dropped", self._what, self.dropped)
             return
         self._queue.append(record)  # atomic; the thread takes it at its next wake-up
 
@@ -78,14 +88,14 @@ class LedgerWriter:
             if stopping:
                 return
 
-    def _write(self, batch: list[UsageRecord]) -> None:
+    def _write(self, batch: list[T]) -> None:
         for attempt in range(1, _ATTEMPTS + 1):
             if not batch:
                 return
             try:
                 self._sink(batch)
             except Exception as exc:
-                log.error("usage ledger write failed (attempt %d): %s", attempt, exc)
+                log.error("%s ledger write failed (attempt %d): %s", self._what, attempt, exc)
                 time.sleep(0.5 * attempt)
                 continue
             self.written += len(batch)

@@ -8,6 +8,8 @@ routes:
     retry: {max_attempts: 4, base_delay_s: 0.25, max_delay_s: 8, jitter: 0.5}
     breaker: {failure_threshold: 5, cooldown_s: 30}
     outlier_detection: {latency_factor: 3, min_latency_s: 1, base_ejection_s: 30}
+    capture: {sample_rate: 0.5}       # keep served requests as samples (off by default)
+    shadow: {route: gpt-4o, share: 0.3}  # a teacher's answer as the samples' reference
     deployments:
       - model: smollm2-135m-instruct  # no provider: an entry of `models:`
       - provider: openai              # an upstream backend of the provider registry
@@ -143,6 +145,53 @@ class DeploymentSpec(_Spec):
         )
 
 
+class CaptureSpec(_Spec):
+    """Capture of served requests as samples (``capture: true`` is ``{sample_rate: 1}``)."""
+
+    enabled: bool = Field(default=True, description="`capture: false` turns it off.")
+    sample_rate: float = Field(
+        default=1.0, ge=0, le=1, description="Share of served requests that are captured."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bool(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
+
+
+class ShadowSpec(_Spec):
+    """Shadow mode: the answer comes from the route itself; a sampled ``share`` of its
+    served requests is sent again, in the background, to the teacher ``route`` (through
+    the gateway, endpoint ``shadow``) and the teacher's answer stored as the captured
+    sample's reference. The teacher never delays or fails the client's answer."""
+
+    route: str = Field(min_length=1, description="The teacher: a route or model name.")
+    share: float = Field(default=1.0, ge=0, le=1, description="Share of requests shadowed.")
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Teacher time limit; None: `shadow_timeout_s`."
+    )
+
+
+class InContextSpec(_Spec):
+    """In-context examples: the ``k`` captured samples (of the same route or task) most
+    similar to a request's last user message, inserted as earlier turns of its prompt."""
+
+    k: int = Field(default=4, ge=1, le=32, description="Examples inserted at most.")
+    metric: str | None = Field(
+        default=None, description="Only samples whose latest feedback on this metric..."
+    )
+    min_value: float = Field(default=1.0, description="...is at least this.")
+    embedding_model: str = Field(
+        default="text-embedding-3-small", min_length=1, description="Embeds the messages."
+    )
+    refresh_s: float = Field(
+        default=60.0, ge=0, description="How often the candidates are read from the ledger."
+    )
+    max_candidates: int = Field(
+        default=2000, ge=1, description="The newest samples considered at most."
+    )
+
+
 class RouteSpec(_Spec):
     """A public model name and the deployments that serve it."""
 
@@ -162,12 +211,23 @@ class RouteSpec(_Spec):
         description="OpenAI model whose list price the x-offramp-openai-equivalent-usd "
         "header uses; None: the name asked for if OpenAI prices it, else the table default.",
     )
+    capture: CaptureSpec | None = Field(
+        default=None, description="Capture this route's served requests as samples."
+    )
+    shadow: ShadowSpec | None = Field(
+        default=None, description="Send a share of requests to a teacher in the background."
+    )
+    in_context: InContextSpec | None = Field(
+        default=None, description="Put the most similar good captured samples in the prompt."
+    )
 
     @model_validator(mode="after")
     def _unique_deployments(self) -> RouteSpec:
         ids = [d.id for d in self.deployments]
         if len(set(ids)) != len(ids):
             raise ValueError(f"route {self.name!r} lists a deployment twice; give each a `name`")
+        if self.shadow is not None and self.shadow.route in (self.name, *self.aliases):
+            raise ValueError(f"route {self.name!r} cannot shadow itself")
         return self
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from offramp.errors import OfframpError
+from offramp.routing.config import CaptureSpec, InContextSpec, ShadowSpec
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -98,6 +99,21 @@ class TaskSpec(_Spec):
     history: History | None = None
     examples: tuple[dict[str, Any], ...] = Field(
         default=(), description="Inputs that show the task's use; checked at load."
+    )
+    capture: CaptureSpec | None = Field(
+        default=None,
+        description="Capture runs as samples (input and validated output); None: as the "
+        "route the run takes says.",
+    )
+    shadow: ShadowSpec | None = Field(
+        default=None,
+        description="Run the same task on a teacher in the background for a share of runs "
+        "and keep its result as the sample's reference; None: as the route says.",
+    )
+    in_context: InContextSpec | None = Field(
+        default=None,
+        description="Put the most similar good captured runs of this task in its prompt "
+        "(``examples`` above are sample inputs, not these).",
     )
 
     @field_validator("validators", mode="before")

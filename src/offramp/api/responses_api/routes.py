@@ -141,6 +141,7 @@ class _Keeper:
                 previous_id=shape.body.previous_response_id,
                 response=whole,
                 context=self._context,
+                request_id=self._caller.request_id,
             )
         )
 

@@ -42,12 +42,14 @@ async def run_route(
     concurrency: int,
     label: str,
     progress: Progress | None = None,
+    api_key: str = "parity",
 ) -> list[Answer]:
-    """Every case against ``route``, at most ``concurrency`` at once, in case order."""
+    """Every case against ``route``, at most ``concurrency`` at once, in case order
+    (``api_key``: the key the route's server expects, where it checks keys)."""
     import openai  # the SDK takes a second to import: only the parity command needs it
 
     client = openai.AsyncOpenAI(
-        base_url=route.base_url, api_key="parity", max_retries=0, timeout=300
+        base_url=route.base_url, api_key=api_key, max_retries=0, timeout=300
     )
     gate = asyncio.Semaphore(concurrency)
     task = progress.add_task(label, total=len(cases)) if progress else None

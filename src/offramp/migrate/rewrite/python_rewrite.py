@@ -12,16 +12,25 @@ Only what a scan marked as needing a change is touched, found by its position:
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import CodePosition, MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from offramp.migrate.rewrite.endpoints import Endpoint, for_client, for_url
 from offramp.migrate.rewrite.plan import Note
+from offramp.migrate.rewrite.python_args import (
+    TIGHT,
+    dotted,
+    inserted,
+    kwarg,
+    slashed,
+    string_literal,
+    with_commas,
+    without,
+)
 from offramp.migrate.rewrite.python_imports import add_import
+from offramp.migrate.rewrite.python_targets import Targets, find_targets
 from offramp.migrate.scan.sites import Sdk, Site
 
 _LEGACY: dict[str, str] = {
@@ -93,19 +102,9 @@ _DROPPED_CALL_ARGS = frozenset({"api_key", "api_base", "api_type", "api_version"
 _REMOVED_SETTINGS = frozenset({"api_type", "api_version"})
 
 
-@dataclass
-class _Targets:
-    endpoints: dict[tuple[int, int], Sdk] = field(default_factory=dict)
-    raw: set[tuple[int, int]] = field(default_factory=set)
-    clients: dict[tuple[int, int], Sdk] = field(default_factory=dict)
-    wrappers: set[tuple[int, int]] = field(default_factory=set)  # LangChain Azure classes
-    legacy: set[tuple[int, int]] = field(default_factory=set)
-    as_dict: set[tuple[int, int]] = field(default_factory=set)
-
-
 def rewrite_python(rel: str, source: str, sites: Sequence[Site]) -> tuple[str, list[Note]]:
     """The rewritten source and notes; the source unchanged when nothing applies."""
-    targets = _targets(source, sites)
+    targets = find_targets(source, sites)
     if not (
         targets.endpoints or targets.raw or targets.clients or targets.legacy or targets.wrappers
     ):
@@ -121,63 +120,6 @@ def rewrite_python(rel: str, source: str, sites: Sequence[Site]) -> tuple[str, l
     return rewritten.code, transformer.notes
 
 
-def _targets(source: str, sites: Sequence[Site]) -> _Targets:
-    t = _Targets()
-    for site in sites:
-        # ast columns count from 0; scan columns from 1. libcst's are ast's.
-        where = (site.line, site.column - 1)
-        if site.kind == "endpoint" and not site.env:
-            t.endpoints[where] = site.sdk
-        elif site.kind == "raw-http" and for_url(site.detail) is not None:
-            t.raw.add(where)
-        elif site.kind == "client" and site.needs_change:
-            t.clients[where] = site.sdk
-        elif site.kind == "legacy-call":
-            t.legacy.add(where)
-        elif site.kind == "wrapper" and site.sdk == "azure-openai":
-            t.wrappers.add(where)
-    if t.legacy:
-        t.as_dict = _read_as_dict(source, t.legacy)
-    return t
-
-
-def _read_as_dict(source: str, calls: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Pre-1.0 answers were dicts: the calls whose answer the code indexes by key."""
-    tree = ast.parse(source)
-    parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
-
-    def scope_of(node: ast.AST) -> ast.AST:
-        while not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Module):
-            node = parents[id(node)]
-        return node
-
-    found = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or (node.lineno, node.col_offset) not in calls:
-            continue
-        if any(k.arg == "stream" for k in node.keywords):
-            continue
-        outer: ast.AST = node
-        parent = parents.get(id(outer))
-        if isinstance(parent, ast.Await):
-            outer, parent = parent, parents.get(id(parent))
-        if isinstance(parent, ast.Subscript) and parent.value is outer:
-            found.add((node.lineno, node.col_offset))
-        elif isinstance(parent, ast.Assign) and isinstance(parent.targets[0], ast.Name):
-            name = parent.targets[0].id
-            scope = scope_of(node)
-            if any(
-                isinstance(s, ast.Subscript)
-                and isinstance(s.value, ast.Name)
-                and s.value.id == name
-                and isinstance(s.slice, ast.Constant)
-                and isinstance(s.slice.value, str)
-                for s in ast.walk(scope)
-            ):
-                found.add((node.lineno, node.col_offset))
-    return found
-
-
 def env_code(endpoint: Endpoint, quote: str = '"') -> str:
     """``os.environ.get("VAR", "default")``, stripped of /v1 when the path needs it."""
     code = f"os.environ.get({quote}{endpoint.var}{quote}, {quote}{endpoint.default}{quote})"
@@ -187,7 +129,7 @@ def env_code(endpoint: Endpoint, quote: str = '"') -> str:
 class _Rewrite(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider, ParentNodeProvider)
 
-    def __init__(self, rel: str, targets: _Targets):
+    def __init__(self, rel: str, targets: Targets):
         super().__init__()
         self.rel = rel
         self.t = targets
@@ -217,7 +159,7 @@ class _Rewrite(cst.CSTTransformer):
     def leave_ImportFrom(
         self, original: cst.ImportFrom, updated: cst.ImportFrom
     ) -> cst.ImportFrom | cst.RemovalSentinel:
-        module = _dotted(original.module) if original.module is not None else ""
+        module = dotted(original.module) if original.module is not None else ""
         llama = module.startswith("llama_index.") and "azure_openai" in module
         if llama and self.t.wrappers:
             return self._llama_import(updated, module)
@@ -257,10 +199,10 @@ class _Rewrite(cst.CSTTransformer):
                         self.visit_ImportFrom(small)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        module = _dotted(node.module) if node.module is not None else ""
+        module = dotted(node.module) if node.module is not None else ""
         if isinstance(node.names, Sequence):
             for alias in node.names:
-                name = _dotted(alias.name)
+                name = dotted(alias.name)
                 self.imported.add((module, name))
                 self.origins[alias.evaluated_alias or name] = module
 
@@ -274,7 +216,7 @@ class _Rewrite(cst.CSTTransformer):
             return updated
         kept = []
         for alias in updated.names:
-            name = _dotted(alias.name)
+            name = dotted(alias.name)
             new = _LLAMA_RENAMES.get(name, name)
             if alias.asname is None:
                 self.renames[name] = new
@@ -316,9 +258,9 @@ class _Rewrite(cst.CSTTransformer):
                 self.needs_os = True
                 code = env_code(endpoint)
                 if endpoint.rest:
-                    code = f"{code} + {_quoted(endpoint.rest)}"
+                    code = f"{code} + {string_literal(endpoint.rest)}"
                     parent = self.get_metadata(ParentNodeProvider, original)
-                    if isinstance(parent, _TIGHT):
+                    if isinstance(parent, TIGHT):
                         code = f"({code})"
                 return cst.parse_expression(code)
         return updated
@@ -362,7 +304,7 @@ class _Rewrite(cst.CSTTransformer):
         """LangChain's ``AzureChatOpenAI(azure_deployment="x")`` -> ``ChatOpenAI(model="x")``
         on the endpoint (the class name itself is renamed with its import)."""
         self.needs_os = True
-        func = _dotted(original.func)
+        func = dotted(original.func)
         llama = self.origins.get(func, "").startswith("llama_index")
         args = list(updated.args)
         names = [a.keyword.value if a.keyword is not None else None for a in args]
@@ -370,21 +312,21 @@ class _Rewrite(cst.CSTTransformer):
             (a.value for a, n in zip(args, names, strict=True) if n in _DEPLOYMENT_ARGS), None
         )
         base = cst.parse_expression(env_code(for_client("openai")))
-        added = [_kwarg("api_base" if llama else "base_url", base)]
+        added = [kwarg("api_base" if llama else "base_url", base)]
         if not set(names) & {"api_key", "openai_api_key"}:
             key = cst.parse_expression('os.environ.get("OPENAI_API_KEY", "unused")')
-            added.append(_kwarg("api_key", key))
+            added.append(kwarg("api_key", key))
         if deployment is not None and not set(names) & {"model", "model_name"}:
-            added.append(_kwarg("model", deployment))
+            added.append(kwarg("model", deployment))
         dropped = {i for i, n in enumerate(names) if n in _AZURE_WRAPPER_ARGS}
-        args, dropped = _inserted(args, dropped, 0, added)
+        args, dropped = inserted(args, dropped, 0, added)
         self._note(
             original,
             "changed",
             f"now the plain {'LlamaIndex' if llama else 'LangChain'} class on OPENAI_BASE_URL; "
             "the deployment name (or model) is what it asks offramp for (add it as an alias)",
         )
-        return updated.with_changes(args=_with_commas(_dropped(args, dropped)))
+        return updated.with_changes(args=with_commas(without(args, dropped)))
 
     def _cloud_client(self, original: cst.Call, updated: cst.Call, sdk: Sdk) -> cst.Call:
         func = updated.func
@@ -399,17 +341,17 @@ class _Rewrite(cst.CSTTransformer):
         if at is not None:  # the endpoint takes the place (and the comment) of the old one
             args[at] = args[at].with_changes(keyword=cst.Name("base_url"), value=base)
         dropped = {i for i, n in enumerate(names) if n in _CLOUD_ARGS and i != at}
-        added: list[cst.Arg] = [] if at is not None else [_kwarg("base_url", base)]
+        added: list[cst.Arg] = [] if at is not None else [kwarg("base_url", base)]
         if "api_key" not in names:
             key_var = "ANTHROPIC_API_KEY" if "anthropic" in sdk else "OPENAI_API_KEY"
             key = cst.parse_expression(f'os.environ.get("{key_var}", "unused")')
-            added.append(_kwarg("api_key", key))
+            added.append(kwarg("api_key", key))
         if at is not None and added:  # the key goes right after the endpoint
             added[-1] = added[-1].with_changes(comma=args[at].comma)
             args[at] = args[at].with_changes(comma=_SPACED)
-            args, dropped = _inserted(args, dropped, at + 1, added)
+            args, dropped = inserted(args, dropped, at + 1, added)
         else:
-            args, dropped = _inserted(args, dropped, 0, added)
+            args, dropped = inserted(args, dropped, 0, added)
         text = f"now a plain client on {endpoint.var}"
         if dropped:
             gone = sorted(n for i, n in enumerate(names) if n in _CLOUD_ARGS and i != at)
@@ -420,12 +362,12 @@ class _Rewrite(cst.CSTTransformer):
             text + "; offramp must serve the deployment or model names this code asks for "
             "(add aliases for them)",
         )
-        return updated.with_changes(func=func, args=_with_commas(_dropped(args, dropped)))
+        return updated.with_changes(func=func, args=with_commas(without(args, dropped)))
 
     def _legacy_call(
         self, original: cst.Call, updated: cst.Call, where: tuple[int, int]
     ) -> cst.BaseExpression:
-        chain = _dotted(updated.func)
+        chain = dotted(updated.func)
         parts = chain.split(".")
         cls, method = parts[-2], parts[-1]
         path = _LEGACY.get(cls)
@@ -455,7 +397,7 @@ class _Rewrite(cst.CSTTransformer):
                 dropped.add(i)
         call = updated.with_changes(
             func=cst.parse_expression(f"{prefix}.{path}"),
-            args=_with_commas(_dropped(args, dropped)),
+            args=with_commas(without(args, dropped)),
         )
         if where in self.t.as_dict and method != "acreate":
             return cst.Call(func=cst.Attribute(value=call, attr=cst.Name("model_dump")))
@@ -483,7 +425,7 @@ class _Rewrite(cst.CSTTransformer):
             new_target = target.with_changes(attr=cst.Name("base_url"))
             return updated.with_changes(
                 targets=[updated.targets[0].with_changes(target=new_target)],
-                value=_slashed(updated.value),
+                value=slashed(updated.value),
             )
         return updated
 
@@ -505,96 +447,3 @@ class _Rewrite(cst.CSTTransformer):
             )
             return cst.RemovalSentinel.REMOVE
         return updated
-
-
-_TIGHT = (cst.Attribute, cst.Subscript, cst.BinaryOperation, cst.UnaryOperation, cst.Await)
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        inner = _dotted(node.value)
-        return f"{inner}.{node.attr.value}" if inner else ""
-    return ""
-
-
-def _slashed(value: cst.BaseExpression) -> cst.BaseExpression:
-    """``VALUE.rstrip("/") + "/"``."""
-    if not isinstance(value, cst.Call | cst.Name | cst.Attribute | cst.Subscript):
-        value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    strip = cst.Call(
-        func=cst.Attribute(value=value, attr=cst.Name("rstrip")),
-        args=[cst.Arg(cst.SimpleString('"/"'))],
-    )
-    return cst.BinaryOperation(left=strip, operator=cst.Add(), right=cst.SimpleString('"/"'))
-
-
-def _kwarg(name: str, value: cst.BaseExpression) -> cst.Arg:
-    return cst.Arg(
-        value,
-        keyword=cst.Name(name),
-        equal=cst.AssignEqual(
-            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
-        ),
-    )
-
-
-def _inserted(
-    args: list[cst.Arg], dropped: set[int], at: int, added: list[cst.Arg]
-) -> tuple[list[cst.Arg], set[int]]:
-    """``added`` inserted at ``at``, with the indexes of dropped arguments moved along."""
-    shifted = {i + len(added) if i >= at else i for i in dropped}
-    return [*args[:at], *added, *args[at:]], shifted
-
-
-def _dropped(args: list[cst.Arg], dropped: set[int]) -> list[cst.Arg]:
-    """``args`` without the dropped ones. A dropped argument's comment, and the layout of a
-    dropped last argument, pass to the argument before it, so no comment is lost."""
-    out: list[cst.Arg] = []
-    for i, arg in enumerate(args):
-        if i not in dropped:
-            out.append(arg)
-            continue
-        last = all(j in dropped for j in range(i + 1, len(args)))
-        if out and not _comment(out[-1].comma) and (last or _comment(arg.comma)):
-            out[-1] = out[-1].with_changes(comma=arg.comma)
-        elif out and last:  # keep its comment, end where the dropped one ended
-            out[-1] = out[-1].with_changes(comma=_closing(out[-1].comma, arg.comma))
-    return out
-
-
-def _closing(
-    mine: cst.Comma | cst.MaybeSentinel, theirs: cst.Comma | cst.MaybeSentinel
-) -> cst.Comma | cst.MaybeSentinel:
-    """``mine`` (with its comment) ending on the line ``theirs`` ended on."""
-    if not isinstance(mine, cst.Comma) or not isinstance(theirs, cst.Comma):
-        return mine
-    ours, last = mine.whitespace_after, theirs.whitespace_after
-    if isinstance(ours, cst.ParenthesizedWhitespace) and isinstance(
-        last, cst.ParenthesizedWhitespace
-    ):
-        ours = ours.with_changes(indent=last.indent, last_line=last.last_line)
-        return mine.with_changes(whitespace_after=ours)
-    return mine
-
-
-def _comment(comma: cst.Comma | cst.MaybeSentinel) -> bool:
-    if not isinstance(comma, cst.Comma):
-        return False
-    after = comma.whitespace_after
-    return isinstance(after, cst.ParenthesizedWhitespace) and after.first_line.comment is not None
-
-
-def _with_commas(args: list[cst.Arg]) -> list[cst.Arg]:
-    """Arguments with a comma between each, the last one's trailing comma kept as was."""
-    out = []
-    for i, arg in enumerate(args):
-        if i < len(args) - 1 and arg.comma is cst.MaybeSentinel.DEFAULT:
-            arg = arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        out.append(arg)
-    return out
