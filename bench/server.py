@@ -34,11 +34,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def offramp_server(*args: str, cache: bool = False) -> Iterator[Served]:
+def offramp_server(
+    *args: str, cache: bool = False, env: dict[str, str] | None = None
+) -> Iterator[Served]:
     """A fresh ``offramp serve`` on a free port, ready (models loaded) when yielded; the
-    response cache is on only with ``cache`` (the environment overrides any config file)."""
+    response cache is on only with ``cache`` (the environment overrides any config file).
+    ``env`` adds to the environment (e.g. another ``PYTHONPATH`` to serve another tree)."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OFFRAMP_CACHE": "true" if cache else "false"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        **(env or {}),
+        "OFFRAMP_CACHE": "true" if cache else "false",
+    }
     state = "on (repeated requests may be answered from it)" if cache else "off"
     print(f"offramp serve: response cache {state}", flush=True)
     started = time.perf_counter()

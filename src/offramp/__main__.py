@@ -2,4 +2,5 @@
 
 from offramp.cli.main import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (spawned) imports this module
+    main()

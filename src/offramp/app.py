@@ -78,11 +78,14 @@ async def _load_models(app: FastAPI, pool: ModelPool, preload: bool) -> None:
     log.info("offramp ready on %s:%s", app.state.settings.host, app.state.settings.port)
 
 
-def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, pool: ModelPool | None = None, worker: int | None = None
+) -> FastAPI:
     """The ASGI app. With ``pool`` given, the caller owns it (models already shared);
     otherwise the app builds one, preloads it if configured, and closes it on shutdown.
     The routes of ``settings.config`` are built here (bad ones raise InvalidRequest) and
-    their upstream connections closed on shutdown."""
+    their upstream connections closed on shutdown. ``worker``: this process's number
+    among several serving one port, sent in each response's ``x-offramp-worker``."""
     owned = pool is None
     the_pool = pool if pool is not None else build_pool(settings)
     runtime = build_runtime(settings, the_pool, builtin_registry())
@@ -149,5 +152,5 @@ def create_app(settings: Settings, pool: ModelPool | None = None) -> FastAPI:
         BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s
     )
     app.add_middleware(DrainGate, drain=app.state.drain)
-    app.add_middleware(RequestContext, log_bodies=settings.log_prompts)
+    app.add_middleware(RequestContext, log_bodies=settings.log_prompts, worker=worker)
     return app

@@ -31,7 +31,11 @@ _GRACE_AFTER_CUT_S = 2.0  # for cut streams to send their error event before the
 class _HeaderDeadline:
     """Mixed into a uvicorn HTTP protocol (before it): closes a connection that has not
     sent a whole request head in ``read_timeout`` seconds, counted from when it opened
-    or finished its previous response."""
+    or finished its previous response.
+
+    One timer per connection, not per request: finishing a response only moves the start
+    of the count, and a timer that fires early for that reason sets itself again for the
+    rest of the time."""
 
     transport: asyncio.Transport
     cycle: Any
@@ -41,19 +45,19 @@ class _HeaderDeadline:
         super().__init__(*args, **kwargs)
         self.read_timeout = read_timeout
         self._head_timer: asyncio.TimerHandle | None = None
+        self._since = 0.0  # when the wait for the next request head began
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._waiting_for_head():
+        if self._waiting_for_head() and self._head_timer is None:
             self._arm()
         super().data_received(data)  # type: ignore[misc]
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
-        self._disarm()
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -64,12 +68,18 @@ class _HeaderDeadline:
         return self.cycle is None or bool(self.cycle.response_complete)
 
     def _arm(self) -> None:
+        self._since = self.loop.time()
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(self.read_timeout, self._expire)
 
     def _expire(self) -> None:
         self._head_timer = None
-        if self._waiting_for_head() and not self.transport.is_closing():
+        if not self._waiting_for_head() or self.transport.is_closing():
+            return
+        left = self._since + self.read_timeout - self.loop.time()
+        if left > 0.001:  # a response finished since the timer was set: count on
+            self._head_timer = self.loop.call_later(left, self._expire)
+        else:
             self.transport.close()
 
     def _disarm(self) -> None:

@@ -42,6 +42,22 @@ class Settings(BaseSettings):
         default_factory=_default_models_dir,
         description="Where `offramp models pull` stores hub models and where hub sources resolve.",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Server processes accepting on the one port, to use more cores for "
+        "the gateway (routes to upstreams). Each worker is a whole offramp with its own "
+        "copy of every local model (llama.cpp and embedding weights), so memory grows with "
+        "the count: more than 1 suits gateway-only configs. Needs `redis_url` so rate "
+        "limits, budgets and caches are shared by the workers, unless `per_worker_state` "
+        "is set. /metrics then reports the worker that answered the scrape.",
+    )
+    per_worker_state: bool = Field(
+        default=False,
+        description="Allow `workers` > 1 without `redis_url`: each worker then keeps its "
+        "own rate-limit counters, budgets and caches, so a key may make up to `workers` "
+        "times its RPM / TPM and spend past its budget. Off: such a server refuses to start.",
+    )
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
     )

@@ -5,9 +5,9 @@ when ``log_bodies`` is on)."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,20 +20,22 @@ _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 class RequestContext:
     """Takes the client's ``X-Request-ID`` when it is a plain token of at most 64
     characters, else makes one; stores it in ``request.state.request_id`` and answers
-    with it in ``X-Request-ID``."""
+    with it in ``X-Request-ID``. With ``worker`` (one of several processes serving the
+    port), every response also says which one answered in ``X-Offramp-Worker``."""
 
     _MAX_LOGGED = 64 * 1024
 
-    def __init__(self, app: ASGIApp, log_bodies: bool = False):
+    def __init__(self, app: ASGIApp, log_bodies: bool = False, worker: int | None = None):
         self.app = app
         self.log_bodies = log_bodies
+        self._extra = [(b"x-offramp-worker", str(worker).encode())] if worker is not None else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or {}).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _VALID_ID.fullmatch(given) else f"req_{uuid.uuid4().hex}"
+        request_id = given if _VALID_ID.fullmatch(given) else f"req_{os.urandom(16).hex()}"
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.monotonic()
@@ -52,6 +54,7 @@ class RequestContext:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(self._extra)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -3,12 +3,11 @@ bodies that stop arriving with 408."""
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offramp.api.errors import response_in
 from offramp.errors import PayloadTooLarge, RequestTimeout
+from offramp.timeouts import cancel_after
 
 
 class BodySizeLimit:
@@ -33,7 +32,7 @@ class BodySizeLimit:
         size = 0
         while True:
             try:
-                async with asyncio.timeout(self.read_timeout_s):
+                with cancel_after(self.read_timeout_s):
                     message = await receive()
             except TimeoutError:
                 # a body that stops arriving would hold the connection forever

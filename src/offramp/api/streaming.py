@@ -103,22 +103,28 @@ async def start_sse(
     async def body() -> AsyncIterator[bytes]:
         # Once streaming, a disconnect cancels this generator (Starlette watches for it)
         # or fails the next send; either way the finally below stops the generation.
+        # Items already waiting are sent in one write with the one before them (never
+        # waiting for more): a write per frame cost more than rendering it.
+        out: list[bytes] = []
         try:
             item = first
             while not isinstance(item, _End):
-                for frame in render(item):
-                    yield frame
-                item = await pump.next()
-            last = trailer() if trailer is not None else b""
-            if last:
-                yield last
+                out.extend(render(item))
+                ready = pump.poll()
+                if ready is None:
+                    if out:
+                        yield b"".join(out)
+                        out = []
+                    ready = await pump.next()
+                item = ready
+            out.append(trailer() if trailer is not None else b"")
         except OfframpError as exc:
-            for frame in failed(exc):
-                yield frame
+            out.extend(failed(exc))
         finally:
             pump.stop()
-        if done:
-            yield done
+        out.append(done)
+        if any(out):
+            yield b"".join(out)
 
     return StreamingResponse(
         body(),
@@ -149,6 +155,16 @@ class _Pump(Generic[T]):
 
     async def next(self) -> T | _End:
         got = await self._queue.get()
+        if isinstance(got, OfframpError):
+            raise got
+        return got
+
+    def poll(self) -> T | _End | None:
+        """The next item if it is already here (else None), as ``next`` gives it."""
+        try:
+            got = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
         if isinstance(got, OfframpError):
             raise got
         return got

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,24 +28,31 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
     config: ConfigOpt = None,
     max_queue: Annotated[int | None, typer.Option(help="Waiting requests per model.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes on the port (see `workers`).")
+    ] = None,
 ) -> None:
     """Start the OpenAI-compatible server (default: the embedded models, 127.0.0.1:8000)."""
     from offramp import server
-    from offramp.app import create_app
+    from offramp import workers as worker_processes
     from offramp.observability.logs import logging_config
 
-    settings = load_settings(config, host=host, port=port, max_queue=max_queue)
+    settings = load_settings(config, host=host, port=port, max_queue=max_queue, workers=workers)
+    worker_processes.check_shared_state(settings)
     # Missing weights are a one-line error here, not a traceback from inside the server.
     for spec in load_with_tuned(settings.config, settings.models_dir).specs:
         sources.resolve(spec.source, settings.models_dir)
-    app = create_app(settings)
-    server.serve(
-        app,
-        settings,
-        log_level=settings.log_level,
-        log_config=logging_config(settings),
-        access_log=False,  # offramp.access writes one line per request, with its id
-    )
+    options: dict[str, Any] = {
+        "log_level": settings.log_level,
+        "log_config": logging_config(settings),
+        "access_log": False,  # offramp.access writes one line per request, with its id
+    }
+    if settings.workers > 1:
+        worker_processes.serve_workers(settings, **options)
+        return
+    from offramp.app import create_app
+
+    server.serve(create_app(settings), settings, **options)
 
 
 def chat(

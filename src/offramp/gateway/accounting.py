@@ -295,15 +295,16 @@ class Meter:
     def _observe(
         self, status: int, usage: Usage, cost: float, openai_cost: float, latency_ms: float
     ) -> None:
-        m, model = self._acc.metrics, self.label
-        m.requests.labels(self._endpoint, model, str(status)).inc()
         if status != 200:
+            self._acc.metrics.requests.labels(self._endpoint, self.label, str(status)).inc()
             return
-        m.latency.labels(self._endpoint, model).observe(latency_ms / 1000)
-        m.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
-        m.tokens.labels(model, "completion").inc(usage.completion_tokens)
-        m.cost.labels(model).inc(cost)
-        m.openai_cost.labels(model).inc(openai_cost)
+        m = self._acc.metrics.served(self._endpoint, self.label)
+        m.requests.inc()
+        m.latency.observe(latency_ms / 1000)
+        m.prompt_tokens.inc(usage.prompt_tokens)
+        m.completion_tokens.inc(usage.completion_tokens)
+        m.cost.inc(cost)
+        m.openai_cost.inc(openai_cost)
 
 
 def _summed(outcomes: Sequence[Outcome]) -> tuple[Usage, float, float]:

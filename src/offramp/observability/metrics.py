@@ -61,6 +61,16 @@ class _Readings:
         yield states
 
 
+@dataclass(frozen=True)
+class _Served:
+    requests: Counter
+    latency: Histogram
+    prompt_tokens: Counter
+    completion_tokens: Counter
+    cost: Counter
+    openai_cost: Counter
+
+
 class Metrics:
     """Counters and histograms the accounting updates per request; ``render`` is the
     text exposition ``/metrics`` serves."""
@@ -96,6 +106,23 @@ class Metrics:
         self.cache_lookups = Counter("offramp_cache_lookups", "Cache lookups", ["kind"], registry=r)
         self.cache_hits = Counter("offramp_cache_hits", "Cache hits", ["kind"], registry=r)
         r.register(_Readings(gauges or Gauges()))
+        self._served: dict[tuple[str, str], _Served] = {}
+
+    def served(self, endpoint: str, model: str) -> _Served:
+        """The series one served request (status 200) of ``endpoint`` and ``model``
+        updates, looked up once per pair (``labels`` takes a lock and builds a key)."""
+        pair = (endpoint, model)
+        found = self._served.get(pair)
+        if found is None:
+            found = self._served[pair] = _Served(
+                self.requests.labels(endpoint, model, "200"),
+                self.latency.labels(endpoint, model),
+                self.tokens.labels(model, "prompt"),
+                self.tokens.labels(model, "completion"),
+                self.cost.labels(model),
+                self.openai_cost.labels(model),
+            )
+        return found
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,7 +10,6 @@ transition) or the time the walk names, whichever comes first, and walks again.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from offramp.routing.route import Route
 from offramp.routing.strategies import Hint
 from offramp.routing.streams import Held, hold, tail
 from offramp.routing.walk import Pause, Walk
+from offramp.timeouts import cancel_after
 from offramp.types import Kind, StreamItem
 
 T = TypeVar("T")
@@ -158,7 +158,7 @@ class Router:
         limit = walk.deadline.limit(deployment.spec.timeout_s)
         started = self._clock()
         try:
-            async with asyncio.timeout(limit):
+            with cancel_after(limit):
                 value = await run(provider)
         except TimeoutError as exc:
             error: OfframpError = UpstreamError(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -35,7 +35,7 @@ async def create_chat_completion(
     gateway = gateway_of(request)
     chat = translate.chat_request(body)
     legacy = translate.uses_functions(body)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{os.urandom(16).hex()}"
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -84,10 +84,13 @@ class OpenAICompatProvider(Provider):
         self._base_url = base_url.rstrip("/")
         self._headers = headers
         self._connections = connections
-        # a limit on connecting and on each wait for data, not on a whole (long) stream
+        # a limit on connecting and on each wait for data, not on a whole (long) stream;
+        # whole answers need none of their own: the router's attempt timeout (the same
+        # ``timeout_s``, or less) covers the whole call, and aiohttp's timers cost time
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=spec.timeout_s, sock_read=spec.timeout_s
         )
+        self._whole_timeout = aiohttp.ClientTimeout(total=None)
         self._session: aiohttp.ClientSession | None = None
         self.capabilities = Capabilities(
             chat=True,
@@ -138,14 +141,17 @@ class OpenAICompatProvider(Provider):
                 limit=self._connections, limit_per_host=self._connections, ttl_dns_cache=300
             )
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # one client's cookies are not another's
             )
         return self._session
 
     async def _post(self, path: str, body: Json) -> Any:
         with self._transport():
             async with self._client().post(
-                self._base_url + path, data=orjson.dumps(body)
+                self._base_url + path, data=orjson.dumps(body), timeout=self._whole_timeout
             ) as response:
                 with self._transport(response.status):
                     content = await response.read()
