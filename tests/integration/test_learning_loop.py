@@ -62,9 +62,12 @@ routes:
     in_context: {k: 4, route: products, refresh_s: 0}
     deployments: [{model: smollm2-135m-instruct}]
 """
+# Measured here: 40 steps on every projection learn the whole catalogue (29 of 29
+# held-out questions); 24 steps on the attention projections alone, 3 of 29.
 TUNING = TuneOptions(
-    epochs=20, max_steps=48, lr=3e-3, rank=16, alpha=32, batch_size=8, seed=0,
-    target_modules=("q_proj", "k_proj", "v_proj", "o_proj"), early_stopping_patience=None,
+    epochs=50, max_steps=36, lr=5e-3, rank=16, alpha=32, batch_size=8, seed=0,
+    target_modules=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    early_stopping_patience=None,
 )  # fmt: skip
 
 
@@ -218,7 +221,13 @@ def test_the_tuned_version_answers_through_chat_completions(loop: Loop) -> None:
 def test_in_context_examples_raise_the_bases_accuracy(loop: Loop) -> None:
     base = loop.evaluate(BASE).candidate.mean("all_fields") or 0.0
     recall = loop.evaluate("products-recall").candidate.mean("all_fields") or 0.0
-    print(f"held-out all-fields accuracy: base {base:.2f}, in-context {recall:.2f}")
+    run = loop.state.run
+    assert run is not None and run.evaluation is not None
+    tuned = run.evaluation["candidate"]["all_fields"]
+    print(
+        f"\nheld-out all-fields accuracy ({len(loop.held_out)} questions): "
+        f"base {base:.2f} | in-context (k=4) {recall:.2f} | tuned {run.model} {tuned:.2f}"
+    )
     assert recall >= base + 0.3
 
 
