@@ -470,3 +470,29 @@ def test_docs_name_real_settings_and_the_readme_links_them() -> None:
     assert {"REDIS_URL", "LEDGER_URL", "N_THREADS", "CONFIG"} <= names
     _assert_settings((f"OFFRAMP_{n}" for n in names), "docs/deployment.md")
     assert "(docs/deployment.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_learning_cronjob_runs_offramp_learn_on_the_deploy_configs_route() -> None:
+    from typer.main import get_command
+
+    from offramp.cli.main import app
+    from offramp.routing.config import load_routes
+
+    job = _find("CronJob", "offramp-learn")
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[0] == "learn"
+    command = get_command(app).commands["learn"]
+    parsed = command.make_context(args[0], list(args[1:])).params  # raises on a bad option
+    assert parsed["route"] in {r.name for r in load_routes(CONFIG)}
+    assert parsed["base"] in {m.name for m in load_registry(CONFIG).specs}
+    _assert_settings([e["name"] for e in container["env"]], "learn-cronjob.yaml")
+    # it writes where the servers read: the same models volume, at the image's models dir
+    volumes = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
+    served = _pod(_find("Deployment", "offramp"))["spec"]["volumes"]
+    claim = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in volumes}
+    assert claim["models"] == "offramp-models"
+    assert {v["name"]: v.get("persistentVolumeClaim") for v in served}["models"] == {
+        "claimName": "offramp-models"
+    }
+    assert parsed["state_dir"] is not None and str(parsed["state_dir"]).startswith("/models/")
