@@ -46,12 +46,14 @@ class LedgerWriter(Generic[T]):
         self._flush_s = flush_s
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._closed = False
         self.written = 0
         self.dropped = 0
 
     def start(self) -> None:
         """Start the writer thread (idempotent)."""
         if self._thread is None:
+            self._closed = False
             self._stop.clear()
             self._thread = threading.Thread(
                 target=self._run, name=f"ledger-writer-{self._what}", daemon=True
@@ -59,7 +61,11 @@ class LedgerWriter(Generic[T]):
             self._thread.start()
 
     def submit(self, record: T) -> None:
-        """Queue ``record`` for writing; never blocks (drops and counts when full)."""
+        """Queue ``record`` for writing; never blocks (drops and counts when full). After
+        ``close`` (a stream a drain cut, ending after shutdown began) it is written at once."""
+        if self._closed:
+            self._write([record])
+            return
         if len(self._queue) >= self._max_queue:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
@@ -76,8 +82,13 @@ class LedgerWriter(Generic[T]):
         if self._thread is None:
             return
         self._stop.set()
-        self._thread.join(timeout)
-        self._thread = None
+        thread, self._thread = self._thread, None
+        thread.join(timeout)
+        if thread.is_alive():  # still writing a slow batch: it drains the rest itself
+            return
+        self._closed = True
+        while self._queue:  # submitted while the thread made its last pass
+            self._write([self._queue.popleft() for _ in range(min(len(self._queue), _MAX_BATCH))])
 
     def _run(self) -> None:
         while True:
