@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import redis
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from offramp.ledger.schema import usage
 from offramp.ledger.store import open_engine
@@ -37,6 +37,25 @@ def postgres_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextmanager
+def ledger_engine(kind: str, tmp_path: Path) -> Iterator[Engine]:
+    """An open, migrated ledger engine on a new SQLite file (``sqlite``) or a new
+    PostgreSQL schema (``postgresql``), disposed afterwards."""
+    if kind == "sqlite":
+        engine = open_engine(Settings(ledger_path=tmp_path / "ledger.db"))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    with postgres_schema() as url:
+        engine = open_engine(Settings(ledger_url=url))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 class RedisServer:

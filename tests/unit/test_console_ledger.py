@@ -20,25 +20,18 @@ from offramp.console.access import ConsoleAccess
 from offramp.errors import InvalidRequest
 from offramp.ledger import explorer, series
 from offramp.ledger.records import UsageRecord
-from offramp.ledger.store import insert_usage, open_engine
+from offramp.ledger.store import insert_usage
 from offramp.routing.router import Router
 from offramp.settings import Settings
-from tests.backing import postgres_schema
+from tests.backing import ledger_engine
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        the_engine = open_engine(Settings(ledger_path=tmp_path / "ledger.db"))
+    with ledger_engine(request.param, tmp_path) as the_engine:
         yield the_engine
-        the_engine.dispose()
-        return
-    with postgres_schema() as url:
-        the_engine = open_engine(Settings(ledger_url=url))
-        yield the_engine
-        the_engine.dispose()
 
 
 def _record(ago_s: float, **fields: object) -> UsageRecord:

@@ -20,7 +20,7 @@ from offramp.ledger.experiments import ArmFilter, arm_stats, experiment_report
 from offramp.ledger.records import UsageRecord
 from offramp.ledger.rollouts import read_decisions, read_rollout
 from offramp.ledger.schema import feedback
-from offramp.ledger.store import insert_usage, open_engine
+from offramp.ledger.store import insert_usage
 from offramp.routing.experiment import Experiments, Subject
 from offramp.routing.rollout import (
     RolloutPlan,
@@ -29,23 +29,15 @@ from offramp.routing.rollout import (
     run_rollout,
     start_rollout,
 )
-from offramp.settings import Settings
-from tests.backing import postgres_schema
+from tests.backing import ledger_engine
 from tests.fakes import FakeProvider
 from tests.unit.test_experiments import make_router
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        the_engine = open_engine(Settings(ledger_path=tmp_path / "ledger.db"))
+    with ledger_engine(request.param, tmp_path) as the_engine:
         yield the_engine
-        the_engine.dispose()
-        return
-    with postgres_schema() as url:
-        the_engine = open_engine(Settings(ledger_url=url))
-        yield the_engine
-        the_engine.dispose()
 
 
 def served(

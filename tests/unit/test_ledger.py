@@ -15,23 +15,15 @@ from offramp.ledger.migrations import MIGRATIONS, migrate
 from offramp.ledger.queries import summary
 from offramp.ledger.records import UsageRecord
 from offramp.ledger.schema import migrations, usage
-from offramp.ledger.store import insert_usage, open_engine
+from offramp.ledger.store import insert_usage
 from offramp.ledger.writer import LedgerWriter
-from offramp.settings import Settings
-from tests.backing import postgres_schema
+from tests.backing import ledger_engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        the_engine = open_engine(Settings(ledger_path=tmp_path / "ledger.db"))
+    with ledger_engine(request.param, tmp_path) as the_engine:
         yield the_engine
-        the_engine.dispose()
-        return
-    with postgres_schema() as url:
-        the_engine = open_engine(Settings(ledger_url=url))
-        yield the_engine
-        the_engine.dispose()
 
 
 def _record(model: str = "gpt-4o-mini", **fields: object) -> UsageRecord:
