@@ -18,8 +18,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from offramp.app import build_pool
 from offramp.local.pool import ModelPool
+from offramp.providers.openmp import release_team
 from offramp.settings import Settings, load_settings
 from tests.servers import ServerThread
+
+
+@pytest.fixture(autouse=True)
+def _no_torch_team_left() -> Iterator[None]:
+    """Tests that run torch on pytest's own thread (reference encoders, tuning) would
+    leave its OpenMP team there, and every later llama.cpp decode step in the session
+    would sleep in the kernel (see offramp.providers.openmp): end it after each test."""
+    yield
+    release_team()
 
 
 @pytest.fixture(scope="session")

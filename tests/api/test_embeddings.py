@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from offramp.models.sources import resolve
 from offramp.providers.bert import BertEncoder
 from offramp.providers.sentence_transformers import SentenceTransformersProvider
 from offramp.settings import Settings
+from offramp.types import EmbedRequest
 
 MODEL = "text-embedding-3-small"
 
@@ -69,6 +72,30 @@ def test_dimensions_shorten_and_renormalise(client: openai.OpenAI) -> None:
 def _folder(settings: Settings) -> Path:
     spec = load_registry(None).resolve("all-minilm-l6-v2", kind="embedding")
     return resolve(spec.source, settings.models_dir)
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_the_provider_leaves_no_torch_threads_behind(settings: Settings) -> None:
+    """Idle OpenMP threads of a finished torch pass made every llama.cpp decode step
+    sleep in the kernel (one stream at ~0.35x); the provider ends the team its load-time
+    warm-up pass and each batch leave on their threads."""
+    spec = load_registry(None).resolve("all-minilm-l6-v2", kind="embedding")
+    folder = _folder(settings)
+    with ThreadPoolExecutor(1) as warm, ThreadPoolExecutor(1) as loader:
+        # the libraries' own lasting threads (tokenizers' pool) start with a first load
+        first = warm.submit(SentenceTransformersProvider, spec, folder, settings).result()
+        loader.submit(_threads).result()  # a loader thread that stays, as the pool's do
+        before = _threads()
+        provider = loader.submit(SentenceTransformersProvider, spec, folder, settings).result()
+        assert _threads() == before + 1  # its batcher thread, and no torch team left
+        texts = tuple(f"text number {i} about a topic" for i in range(64))
+        asyncio.run(provider.embed(EmbedRequest(model=spec.name, texts=texts)))
+        assert _threads() == before + 1
+        for made in (first, provider):
+            asyncio.run(made.aclose())
 
 
 def test_vectors_equal_sentence_transformers_in_process(

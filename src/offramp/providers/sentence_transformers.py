@@ -17,6 +17,7 @@ from offramp.providers.base import Capabilities, Provider
 from offramp.providers.bert import BertEncoder
 from offramp.providers.embed_batcher import EmbedBatcher
 from offramp.providers.embed_windows import Windower, WindowOptions, WindowPlan
+from offramp.providers.openmp import release_team
 from offramp.settings import Settings
 from offramp.types import EmbedRequest, EmbedResult
 
@@ -39,6 +40,7 @@ class SentenceTransformersProvider(Provider):
         device = settings.embed_device or ("cuda" if torch.cuda.is_available() else "cpu")
         fast = BertEncoder.open(path) if device == "cpu" else None  # BertEncoder: CPU only
         self._model: Any = fast or _sentence_transformer(path, settings)
+        release_team()  # the warm-up pass's threads: llama.cpp decodes slower beside them
         window = min(spec.context_length, int(self._model.max_seq_length or 10**9))
         self._model.max_seq_length = window
         tokenizer: Any = self._model.tokenizer
@@ -91,6 +93,7 @@ class SentenceTransformersProvider(Provider):
         # torch frees a batch's activations to malloc, which keeps the pages; hand them
         # back so resident memory does not ratchet up with batch sizes.
         release_free_heap()
+        release_team()  # see offramp.providers.openmp: idle torch threads slow decoding
         return out
 
     async def aclose(self) -> None:
