@@ -138,7 +138,14 @@ def ceiling(path: str, n_seq: int, tokens: int) -> Round:
 # ----- servers --------------------------------------------------------------------------
 
 
-async def _stream(client: openai.AsyncOpenAI, i: int, tokens: int) -> tuple[int, float, float]:
+# offramp ends a greedy answer that loops (its repetition guard, finish "length"); the
+# other sides have none, so the bench turns it off for every side to generate as much
+OFFRAMP_EXTRA: dict[str, object] = {"offramp": {"repetition_guard": False}}
+
+
+async def _stream(
+    client: openai.AsyncOpenAI, i: int, tokens: int, extra: dict[str, object] | None
+) -> tuple[int, float, float]:
     """One streamed request: (tokens received, time to first token, end time). Tokens come
     from the usage chunk where the server sends one, else one per content chunk."""
     started = time.perf_counter()
@@ -150,6 +157,7 @@ async def _stream(client: openai.AsyncOpenAI, i: int, tokens: int) -> tuple[int,
         stream=True,
         stream_options={"include_usage": True},
         logit_bias=NO_END,
+        extra_body=extra,
     )
     first = 0.0
     pieces = 0
@@ -164,20 +172,24 @@ async def _stream(client: openai.AsyncOpenAI, i: int, tokens: int) -> tuple[int,
     return (used if used is not None else pieces), first, time.perf_counter()
 
 
-async def _round(base_url: str, n: int, tokens: int) -> Round:
+async def _round(
+    base_url: str, n: int, tokens: int, extra: dict[str, object] | None = None
+) -> Round:
     async with openai.AsyncOpenAI(
         base_url=base_url + "/v1", api_key="bench", max_retries=0, timeout=600
     ) as client:
         started = time.perf_counter()
-        results = await asyncio.gather(*(_stream(client, i, tokens) for i in range(n)))
+        results = await asyncio.gather(*(_stream(client, i, tokens, extra) for i in range(n)))
     ended = max(r[2] for r in results)
     short = sum(1 for r in results if r[0] < tokens)
     return Round(sum(r[0] for r in results), ended - started, [r[1] for r in results], short)
 
 
-def serve_rounds(base_url: str, n: int, tokens: int, rounds: int) -> list[Round]:
-    asyncio.run(_round(base_url, 1, 8))  # warm-up
-    return [asyncio.run(_round(base_url, n, tokens)) for _ in range(rounds)]
+def serve_rounds(
+    base_url: str, n: int, tokens: int, rounds: int, extra: dict[str, object] | None = None
+) -> list[Round]:
+    asyncio.run(_round(base_url, 1, 8, extra))  # warm-up
+    return [asyncio.run(_round(base_url, n, tokens, extra)) for _ in range(rounds)]
 
 
 @contextmanager
@@ -253,15 +265,15 @@ def main() -> None:
     path = model_path()
     levels = args.concurrency
 
-    def served(base: str) -> dict[int, Summary]:
-        return {n: _summary(serve_rounds(base, n, args.tokens, args.rounds)) for n in levels}
+    def served(base: str, extra: dict[str, object] | None = None) -> dict[int, Summary]:
+        return {n: _summary(serve_rounds(base, n, args.tokens, args.rounds, extra)) for n in levels}
 
     table: dict[str, dict[int, Summary]] = {}
     table["ceiling"] = {
         n: _summary([ceiling(path, n, args.tokens) for _ in range(args.rounds)]) for n in levels
     }
     with offramp_parallel(max(levels)) as base:
-        table["offramp"] = served(base)
+        table["offramp"] = served(base, OFFRAMP_EXTRA)
     with llama_cpp_server(path, interrupt=False) as base:
         table["llama-cpp-python server (one at a time)"] = served(base)
     with llama_cpp_server(path, interrupt=True) as base:
