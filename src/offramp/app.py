@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from offramp.api import (
     admin,
@@ -24,12 +25,20 @@ from offramp.api import (
 )
 from offramp.api.anthropic import errors as anthropic_errors
 from offramp.api.anthropic import routes as anthropic_messages
+from offramp.api.anthropic.protocol import MessagesRequest
 from offramp.api.caller import caller_of
 from offramp.api.context import RequestContext
 from offramp.api.drain import Drain, DrainGate
+from offramp.api.hot_doors import Door, HotDoors
 from offramp.api.limits import BodySizeLimit
 from offramp.api.openai import chat, completions, embeddings, models
+from offramp.api.openai.protocol import (
+    ChatCompletionRequest,
+    CompletionRequestWire,
+    EmbeddingRequestWire,
+)
 from offramp.api.responses_api import routes as responses_api
+from offramp.api.responses_api.protocol import ResponsesRequest
 from offramp.api.streaming import ClientGone
 from offramp.console.router import console_router
 from offramp.gateway.backing import Backing
@@ -76,6 +85,35 @@ async def _load_models(app: FastAPI, pool: ModelPool, preload: bool) -> None:
             return
     app.state.ready = True
     log.info("offramp ready on %s:%s", app.state.settings.host, app.state.settings.port)
+
+
+class OfframpApp(FastAPI):
+    """The FastAPI app behind offramp's own front: request context, drain gate and body
+    limit for every HTTP request, then the hot model doors (``api.hot_doors``) or the
+    framework. ``front`` is set by ``create_app``."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.front is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await self.front(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The FastAPI app itself (routing, dependencies, exception handlers)."""
+        await super().__call__(scope, receive, send)
+
+
+def _hot_doors() -> dict[str, Door]:
+    return {
+        "/v1/chat/completions": Door(ChatCompletionRequest, chat.create_chat_completion),
+        "/v1/completions": Door(CompletionRequestWire, completions.create_completion),
+        "/v1/embeddings": Door(EmbeddingRequestWire, embeddings.create_embeddings),
+        "/v1/responses": Door(ResponsesRequest, responses_api.create_response),
+        "/v1/messages": Door(MessagesRequest, anthropic_messages.create_message),
+    }
 
 
 def create_app(
@@ -125,7 +163,7 @@ def create_app(
             if owned:
                 await the_pool.aclose()
 
-    app = FastAPI(title="offramp", version="0.1.0", lifespan=lifespan)
+    app = OfframpApp(title="offramp", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.gateway = gateway
     app.state.settings = settings
@@ -148,9 +186,10 @@ def create_app(
     for module in (models, tasks, batch):  # a key, with auth on
         app.include_router(module.router, dependencies=[Depends(caller_of)])
     app.include_router(console_router())  # 404 everywhere unless admin_key is set
-    app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s
-    )
-    app.add_middleware(DrainGate, drain=app.state.drain)
-    app.add_middleware(RequestContext, log_bodies=settings.log_prompts, worker=worker)
+    # offramp's own front, outermost first: every HTTP request gets its id and access log
+    # line, the drain gate and the body limit; the hot doors then answer, or FastAPI does
+    hot = HotDoors(_hot_doors(), app.framework)
+    limited = BodySizeLimit(hot, settings.max_body_bytes, settings.read_timeout_s)
+    gated = DrainGate(limited, app.state.drain)
+    app.front = RequestContext(gated, log_bodies=settings.log_prompts, worker=worker)
     return app

@@ -134,6 +134,17 @@ def response_in(scope: Scope, error: OfframpError) -> JSONResponse:
     return error_response(error, next((d for d in dialects if path.startswith(d.prefix)), None))
 
 
+def render(scope: Scope, exc: Exception) -> JSONResponse:
+    """The response for an exception a route raised, as the app's handlers give it: an
+    OfframpError in its envelope (5xx logged), anything else a logged 500."""
+    if isinstance(exc, OfframpError):
+        if exc.status_code >= 500:
+            log.error("request failed: %s", exc.message)
+        return response_in(scope, exc)
+    log.exception("unexpected error", exc_info=exc)
+    return response_in(scope, OfframpError(f"internal error: {type(exc).__name__}"))
+
+
 def install(app: FastAPI, dialects: Sequence[Dialect] = ()) -> None:
     """Register the handlers that render every error as the OpenAI envelope, or as the
     envelope of the dialect whose prefix the request's path starts with."""
@@ -144,9 +155,7 @@ def install(app: FastAPI, dialects: Sequence[Dialect] = ()) -> None:
 
     @app.exception_handler(OfframpError)
     async def _offramp(request: Request, exc: OfframpError) -> JSONResponse:
-        if exc.status_code >= 500:
-            log.error("request failed: %s", exc.message)
-        return respond(request, exc)
+        return render(request.scope, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -158,5 +167,4 @@ def install(app: FastAPI, dialects: Sequence[Dialect] = ()) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return respond(request, OfframpError(f"internal error: {type(exc).__name__}"))
+        return render(request.scope, exc)
