@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 
-import aiohttp
 import numpy as np
 import orjson
 import pytest
 
 from offramp.errors import ContextLengthExceeded, InvalidRequest, PayloadTooLarge, UpstreamError
+from offramp.providers.http_pool import TransportError
 from offramp.providers.openai_compat import failures, translate
 from offramp.providers.openai_compat.sse import SSEDecoder
 from offramp.providers.openai_compat.translate import Dialect, Malformed, StreamFailed
@@ -263,8 +263,8 @@ def test_context_length_errors_in_each_servers_words(message: str) -> None:
 
 
 def test_transport_errors_say_whether_the_upstream_had_begun_answering() -> None:
-    refused = failures.from_transport(aiohttp.ClientConnectionError("refused"), "up")
-    cut = failures.from_transport(aiohttp.ClientPayloadError("not enough data"), "up", 200)
+    refused = failures.from_transport(TransportError("refused"), "up")
+    cut = failures.from_transport(TransportError("closed early"), "up", 200)
     slow = failures.from_transport(TimeoutError(), "up", 200)
     assert (refused.code, refused.status) == ("upstream_unreachable", None)
     assert (cut.code, cut.status, cut.retryable) == ("upstream_stream_cut", 200, True)

@@ -77,8 +77,8 @@ def from_stream_error(error: Any, where: str) -> UpstreamError:
 
 
 def from_transport(exc: Exception, where: str, status: int | None = None) -> UpstreamError:
-    """The error for a request that got no (complete) answer (aiohttp's errors, httpx's
-    errors and asyncio timeouts). ``status`` is the answer's status when the upstream had
+    """The error for a request that got no (complete) answer (http_pool's TransportError,
+    httpx's errors and asyncio timeouts). ``status`` is the answer's status when the upstream had
     begun answering: the connection was then cut mid-answer, not unreachable."""
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return UpstreamError(

@@ -1,8 +1,11 @@
-"""The HTTP shell around ``translate``: one pooled ``aiohttp.ClientSession`` per deployment.
+"""The HTTP shell around ``translate``: one ``HttpPool`` of keep-alive connections per
+deployment.
 
-aiohttp rather than httpx: against a fixed-response upstream on loopback, httpx's pool
+Neither httpx nor aiohttp: against a fixed-response upstream on loopback, httpx's pool
 served 1.1k requests/s at 10 concurrent requests and collapsed to ~300/s at 50, where
-aiohttp served 10k and 7k (see bench/README.md, proxy overhead).
+aiohttp served 10k and 7k; aiohttp's own request machinery was then still ~15% of a
+gateway process's CPU per request, which the lean client in ``http_pool`` does not
+spend (see bench/README.md, proxy overhead and gateway throughput).
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-import aiohttp
 import orjson
 
 from offramp.errors import InvalidRequest
 from offramp.providers.base import Capabilities, Provider
+from offramp.providers.http_pool import HttpPool, Response, TransportError
 from offramp.providers.openai_compat import failures, translate
 from offramp.providers.openai_compat.sse import SSEDecoder
 from offramp.providers.openai_compat.translate import Dialect, Json, Malformed, StreamFailed
@@ -81,17 +84,16 @@ class OpenAICompatProvider(Provider):
         self._model = spec.model
         self._dialect = _dialect(flavour.dialect, spec)
         connections = settings.upstream_max_connections
-        self._base_url = base_url.rstrip("/")
-        self._headers = headers
-        self._connections = connections
-        # a limit on connecting and on each wait for data, not on a whole (long) stream;
-        # whole answers need none of their own: the router's attempt timeout (the same
-        # ``timeout_s``, or less) covers the whole call, and aiohttp's timers cost time
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=spec.timeout_s, sock_read=spec.timeout_s
-        )
-        self._whole_timeout = aiohttp.ClientTimeout(total=None)
-        self._session: aiohttp.ClientSession | None = None
+        try:
+            # a limit on connecting and on each wait for a stream's data, not on a whole
+            # (long) stream; whole answers need none of their own: the router's attempt
+            # timeout (the same ``timeout_s``, or less) covers the whole call
+            self._http = HttpPool(base_url, headers, connections, connect_timeout_s=spec.timeout_s)
+        except ValueError as exc:
+            raise InvalidRequest(
+                f"deployment {spec.backend}/{spec.model}: `base_url` {exc}", param="config"
+            ) from exc
+        self._read_timeout = spec.timeout_s
         self.capabilities = Capabilities(
             chat=True,
             completions=True,
@@ -130,31 +132,13 @@ class OpenAICompatProvider(Provider):
             return translate.embed_result(payload, self._model)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        """The pooled session, made on first use inside the serving event loop."""
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._connections, limit_per_host=self._connections, ttl_dns_cache=300
-            )
-            self._session = aiohttp.ClientSession(
-                headers=self._headers,
-                timeout=self._timeout,
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),  # one client's cookies are not another's
-            )
-        return self._session
+        await self._http.aclose()
 
     async def _post(self, path: str, body: Json) -> Any:
         with self._transport():
-            async with self._client().post(
-                self._base_url + path, data=orjson.dumps(body), timeout=self._whole_timeout
-            ) as response:
-                with self._transport(response.status):
-                    content = await response.read()
+            response = await self._http.post(path, orjson.dumps(body))
+        with self._transport(response.status):
+            content = await response.read()
         if response.status != 200:
             raise failures.from_response(response.status, content, response.headers, self._where)
         with self._parsing("response"):
@@ -164,7 +148,7 @@ class OpenAICompatProvider(Provider):
         self, path: str, body: Json, decoder: translate.StreamDecoder
     ) -> AsyncIterator[StreamItem]:
         with self._transport():
-            response = await self._client().post(self._base_url + path, data=orjson.dumps(body))
+            response = await self._http.post(path, orjson.dumps(body))
         try:
             if response.status != 200:
                 with self._transport(response.status):
@@ -181,11 +165,11 @@ class OpenAICompatProvider(Provider):
         finally:
             response.close()
 
-    async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+    async def _chunks(self, response: Response) -> AsyncIterator[Any]:
         """Parsed ``data`` payloads up to ``[DONE]``; raises if the stream stops short."""
         sse = SSEDecoder()
         with self._transport(response.status):
-            async for line in _lines(response):
+            async for line in _lines(response.chunks(self._read_timeout)):
                 for data in sse.feed(line):
                     if data == "[DONE]":
                         return
@@ -199,7 +183,7 @@ class OpenAICompatProvider(Provider):
         """Maps transport errors; ``status`` once the upstream has begun its answer."""
         try:
             yield
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, TransportError) as exc:
             raise failures.from_transport(exc, self._where, status) from exc
 
     @contextmanager
@@ -212,10 +196,10 @@ class OpenAICompatProvider(Provider):
             raise failures.malformed(self._where, what, exc) from exc
 
 
-async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+async def _lines(pieces: AsyncIterator[bytes]) -> AsyncIterator[str]:
     """The body's text lines without their endings, however long a line is."""
     tail = b""
-    async for piece in response.content.iter_any():
+    async for piece in pieces:
         *lines, tail = (tail + piece).split(b"\n")
         for line in lines:
             yield line.rstrip(b"\r").decode("utf-8")
