@@ -34,7 +34,9 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or {}).get(b"x-request-id", b"").decode("latin-1")
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode(
+            "latin-1"
+        )
         request_id = given if _VALID_ID.fullmatch(given) else f"req_{os.urandom(16).hex()}"
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)

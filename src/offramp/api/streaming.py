@@ -10,7 +10,6 @@ the work it asked for, whether it was streaming or waiting for a whole answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -44,17 +43,25 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     if drain is not None:
         drain.track(task)
     watcher = asyncio.ensure_future(_disconnected(request))
+    gone = False
+
+    def on_disconnect(done: asyncio.Future[None]) -> None:
+        nonlocal gone
+        if not done.cancelled() and not task.done():
+            gone = True
+            task.cancel()
+
+    watcher.add_done_callback(on_disconnect)
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            if task.cancelled() and drain is not None and drain.was_cut(task):
-                raise ShuttingDown("the server stopped before the answer was ready")
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise ClientGone()
+        return await task  # cancelled from outside: so is the task, and this re-raises
+    except asyncio.CancelledError:
+        if gone:
+            raise ClientGone() from None
+        if drain is not None and drain.was_cut(task):
+            raise ShuttingDown("the server stopped before the answer was ready") from None
+        raise
     finally:
+        watcher.remove_done_callback(on_disconnect)
         watcher.cancel()
         if drain is not None:
             drain.untrack(task)

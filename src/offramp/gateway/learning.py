@@ -53,6 +53,8 @@ class Learning:
 
     async def prompted(self, caller: Caller, route: Route, request: ChatRequest) -> ChatRequest:
         """``request`` with the in-context examples its route asks for (if any)."""
+        if route.spec.in_context is None or self._acc.in_context is None:
+            return request
         rewrite = self.rewriter(caller, route.spec.in_context, route.name, None)
         return await rewrite(request)
 
