@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from offramp.api.drain import Drain
 from offramp.errors import OfframpError, ShuttingDown
@@ -89,7 +90,7 @@ async def start_sse(
     *,
     failed: Callable[[OfframpError], list[bytes]] = _error_frames,
     done: bytes = DONE,
-) -> StreamingResponse:
+) -> SSEResponse:
     """Produce the first item now (errors become plain HTTP errors), then stream the rest.
 
     ``render`` turns each item into zero or more SSE frames; the stream ends with
@@ -130,14 +131,59 @@ async def start_sse(
         finally:
             pump.stop()
         out.append(done)
-        if any(out):
-            yield b"".join(out)
+        yield _Last(b"".join(out))
 
-    return StreamingResponse(
+    return SSEResponse(
         body(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
     )
+
+
+class _Last(bytes):
+    """A stream's last piece: it goes out with the end of the body, in one write."""
+
+
+class SSEResponse(StreamingResponse):
+    """A streamed response that watches for the client leaving with one plain task (the
+    framework's response runs a task group of two per stream): a disconnect cancels the
+    streaming, whose generator then stops its generation. A piece marked ``_Last`` ends
+    the body in the same write."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.current_task()
+        gone = False
+        finished = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not finished and streaming is not None:
+                gone = True
+                streaming.cancel()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
+            ended = False
+            async for chunk in self.body_iterator:
+                ended = isinstance(chunk, _Last)
+                data = chunk.encode(self.charset) if isinstance(chunk, str) else bytes(chunk)
+                await send({"type": "http.response.body", "body": data, "more_body": not ended})
+            if not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not gone or streaming is None:
+                raise
+            streaming.uncancel()  # the client left: nothing more to send
+        finally:
+            finished = True
+            watcher.cancel()
+            closer = getattr(self.body_iterator, "aclose", None)
+            if closer is not None:
+                await closer()
 
 
 class _End:
