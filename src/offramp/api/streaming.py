@@ -37,35 +37,40 @@ async def _disconnected(request: Request) -> None:
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await ``work``; cancel it and raise ClientGone if the client disconnects first, or
-    ShuttingDown if the server's drain deadline cuts it."""
+    """Await ``work`` in the current task; cancel it and raise ClientGone if the client
+    disconnects first, or ShuttingDown if the server's drain deadline cuts it. (In the
+    current task rather than one of its own: a task per request showed in the profile.)"""
     drain = _drain_of(request)
-    task = asyncio.ensure_future(work)
-    if drain is not None:
-        drain.track(task)
+    current = asyncio.current_task()
+    assert current is not None, "until_disconnect runs inside a task"
     watcher = asyncio.ensure_future(_disconnected(request))
-    gone = False
+    gone = finished = False
 
     def on_disconnect(done: asyncio.Future[None]) -> None:
         nonlocal gone
-        if not done.cancelled() and not task.done():
+        if not done.cancelled() and not finished:
             gone = True
-            task.cancel()
+            current.cancel()
 
     watcher.add_done_callback(on_disconnect)
+    if drain is not None:
+        drain.track(current)
     try:
-        return await task  # cancelled from outside: so is the task, and this re-raises
+        return await work
     except asyncio.CancelledError:
         if gone:
+            current.uncancel()
             raise ClientGone() from None
-        if drain is not None and drain.was_cut(task):
+        if drain is not None and drain.was_cut(current):
+            current.uncancel()
             raise ShuttingDown("the server stopped before the answer was ready") from None
         raise
     finally:
+        finished = True
         watcher.remove_done_callback(on_disconnect)
         watcher.cancel()
         if drain is not None:
-            drain.untrack(task)
+            drain.untrack(current)
 
 
 def sse(payload: dict[str, Any]) -> bytes:

@@ -77,8 +77,14 @@ def chat_request(body: ChatCompletionRequest) -> ChatRequest:
         user=body.user,
         parallel_tool_calls=body.parallel_tool_calls,
         extra=_extra(body),
-        hints=body.model_dump(mode="json", include=set(body.HINTS), exclude_none=True),
+        hints=_hints(body),
     )
+
+
+def _hints(body: ChatCompletionRequest) -> dict[str, Any]:
+    """The hint fields the client set, as JSON (none: no dump of the whole model)."""
+    present = {name for name in body.HINTS if getattr(body, name) is not None}
+    return body.model_dump(mode="json", include=present, exclude_none=True) if present else {}
 
 
 def uses_functions(body: ChatCompletionRequest) -> bool:
