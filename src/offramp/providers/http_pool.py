@@ -195,6 +195,21 @@ class Response:
             self.close()
         return b"".join(parts)
 
+    async def next_chunk(self, limit_s: float | None) -> bytes | None:
+        """The body's next piece, or None at its end (the connection then goes back);
+        ``limit_s``: the longest wait for it."""
+        conn = self._conn
+        if conn is None:
+            return None
+        try:
+            chunk = await conn.next_chunk(limit_s)
+        except BaseException:
+            self.close()
+            raise
+        if chunk is None:
+            self.close()
+        return chunk
+
     async def chunks(self, limit_s: float | None) -> AsyncIterator[bytes]:
         """The body's pieces as they arrive (``limit_s``: the longest wait for one)."""
         conn = self._conn

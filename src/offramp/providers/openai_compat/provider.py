@@ -19,7 +19,7 @@ import orjson
 
 from offramp.errors import InvalidRequest
 from offramp.providers.base import Capabilities, Provider
-from offramp.providers.http_pool import HttpPool, Response, TransportError
+from offramp.providers.http_pool import HttpPool, TransportError
 from offramp.providers.openai_compat import failures, translate
 from offramp.providers.openai_compat.sse import SSEDecoder
 from offramp.providers.openai_compat.translate import Dialect, Json, Malformed, StreamFailed
@@ -147,6 +147,9 @@ class OpenAICompatProvider(Provider):
     async def _stream(
         self, path: str, body: Json, decoder: translate.StreamDecoder
     ) -> AsyncIterator[StreamItem]:
+        """The stream's items up to ``[DONE]`` (raises if it stops short). One generator
+        from the socket's pieces to items: a layer per step (pieces, lines, events) cost
+        more than the parsing itself."""
         with self._transport():
             response = await self._http.post(path, orjson.dumps(body))
         try:
@@ -156,27 +159,40 @@ class OpenAICompatProvider(Provider):
                 raise failures.from_response(
                     response.status, content, response.headers, self._where
                 )
-            async for chunk in self._chunks(response):
-                with self._parsing("stream chunk"):
-                    items = decoder.feed(chunk)
-                for item in items:
-                    yield item
-            yield decoder.end()
+            sse = SSEDecoder()
+            tail = b""
+            while True:
+                try:
+                    piece = await response.next_chunk(self._read_timeout)
+                except (TimeoutError, TransportError) as exc:
+                    raise failures.from_transport(exc, self._where, response.status) from exc
+                if piece is None:
+                    lines = [tail] if tail else []
+                else:
+                    *lines, tail = (tail + piece).split(b"\n")
+                for line in lines:
+                    try:
+                        text = line.rstrip(b"\r").decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise failures.malformed(self._where, "stream line", exc) from exc
+                    for data in sse.feed(text):
+                        if data == "[DONE]":
+                            yield decoder.end()
+                            return
+                        for item in self._decoded(decoder, data):
+                            yield item
+                if piece is None:
+                    raise failures.truncated(self._where)
         finally:
             response.close()
 
-    async def _chunks(self, response: Response) -> AsyncIterator[Any]:
-        """Parsed ``data`` payloads up to ``[DONE]``; raises if the stream stops short."""
-        sse = SSEDecoder()
-        with self._transport(response.status):
-            async for line in _lines(response.chunks(self._read_timeout)):
-                for data in sse.feed(line):
-                    if data == "[DONE]":
-                        return
-                    with self._parsing("stream event"):
-                        parsed = orjson.loads(data)
-                    yield parsed
-        raise failures.truncated(self._where)
+    def _decoded(self, decoder: translate.StreamDecoder, data: str) -> list[StreamItem]:
+        try:
+            return decoder.feed(orjson.loads(data))
+        except StreamFailed as exc:
+            raise failures.from_stream_error(exc.error, self._where) from exc
+        except (Malformed, orjson.JSONDecodeError) as exc:
+            raise failures.malformed(self._where, "stream event", exc) from exc
 
     @contextmanager
     def _transport(self, status: int | None = None) -> Iterator[None]:
@@ -194,17 +210,6 @@ class OpenAICompatProvider(Provider):
             raise failures.from_stream_error(exc.error, self._where) from exc
         except (Malformed, orjson.JSONDecodeError) as exc:
             raise failures.malformed(self._where, what, exc) from exc
-
-
-async def _lines(pieces: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The body's text lines without their endings, however long a line is."""
-    tail = b""
-    async for piece in pieces:
-        *lines, tail = (tail + piece).split(b"\n")
-        for line in lines:
-            yield line.rstrip(b"\r").decode("utf-8")
-    if tail:
-        yield tail.rstrip(b"\r").decode("utf-8")
 
 
 _OPTIONS: dict[str, tuple[str, ...]] = {
