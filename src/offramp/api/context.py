@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from offramp.observability.logs import request_id_var
 
 access_log = logging.getLogger("offramp.access")
+_LINE = "%s %s %d %.1fms"
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -63,21 +64,23 @@ class RequestContext:
         try:
             await self.app(scope, receive_logged if self.log_bodies else receive, send_with_id)
         finally:
-            latency_ms = round((time.monotonic() - started) * 1000, 1)
-            fields = {
-                "request_id": request_id,
-                "method": scope.get("method"),
-                "path": scope.get("path"),
-                "status": status,
-                "latency_ms": latency_ms,
-                "body": body.decode("utf-8", "replace") if body else None,
-            }
-            access_log.info(
-                "%s %s %d %.1fms",
-                fields["method"],
-                fields["path"],
-                status,
-                latency_ms,
-                extra=fields,
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                latency_ms = round((time.monotonic() - started) * 1000, 1)
+                method, path = scope.get("method"), scope.get("path")
+                fields = {
+                    "request_id": request_id,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "latency_ms": latency_ms,
+                    "body": body.decode("utf-8", "replace") if body else None,
+                }
+                # the record made directly: Logger.info would also walk the stack to find
+                # its caller, which the access log never shows
+                args = (method, path, status, latency_ms)
+                access_log.handle(
+                    access_log.makeRecord(
+                        access_log.name, logging.INFO, __file__, 0, _LINE, args, None, extra=fields
+                    )
+                )
             request_id_var.reset(token)

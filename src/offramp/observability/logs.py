@@ -45,7 +45,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` mapping (also what uvicorn takes as log_config)."""
+    """A ``logging.config.dictConfig`` mapping (also what uvicorn takes as log_config).
+
+    Records skip the process and thread names, which no format here shows: looking them
+    up (the multiprocessing module's current process among them) is part of every
+    record's cost, and the server makes one per request."""
+    logging.logMultiprocessing = False
+    logging.logProcesses = False
+    logging.logThreads = False
     level = settings.log_level.upper()
     if settings.log_format == "json":
         formatter: dict[str, Any] = {"()": JsonFormatter}
