@@ -135,14 +135,20 @@ class OpenAICompatProvider(Provider):
         await self._http.aclose()
 
     async def _post(self, path: str, body: Json) -> Any:
-        with self._transport():
+        # try/except rather than the context managers: this runs once per request
+        status = None
+        try:
             response = await self._http.post(path, orjson.dumps(body))
-        with self._transport(response.status):
+            status = response.status
             content = await response.read()
-        if response.status != 200:
-            raise failures.from_response(response.status, content, response.headers, self._where)
-        with self._parsing("response"):
+        except (TimeoutError, TransportError) as exc:
+            raise failures.from_transport(exc, self._where, status) from exc
+        if status != 200:
+            raise failures.from_response(status, content, response.headers, self._where)
+        try:
             return orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            raise failures.malformed(self._where, "response", exc) from exc
 
     async def _stream(
         self, path: str, body: Json, decoder: translate.StreamDecoder
