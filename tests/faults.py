@@ -60,12 +60,7 @@ class FaultProxy:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self.hits += 1
         parsed = orjson.loads(body) if body else None
         self.bodies.append(parsed)
@@ -127,6 +122,16 @@ class FaultProxy:
                     await _body(send, ERROR_EVENT + b"data: [DONE]\n\n")
                     return
             await _body(send, b"")
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A request's whole body, however many messages it came in."""
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
 
 
 def _has_content(line: str) -> bool:

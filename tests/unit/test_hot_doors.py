@@ -18,6 +18,7 @@ from offramp.api.hot_doors import Door, HotDoors
 from offramp.api.limits import BodySizeLimit
 from offramp.errors import InvalidRequest
 from offramp.gateway.accounting import Caller
+from tests.faults import read_body
 
 
 class Body(BaseModel):
@@ -40,13 +41,7 @@ class Recorder:
         self.served: list[tuple[Body, str]] = []
 
     async def fallback(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.framework.append(body)
+        self.framework.append(await read_body(receive))
         await JSONResponse({"from": "framework"})(scope, receive, send)
 
     async def endpoint(self, body: Any, request: Request, caller: Caller) -> Response:
