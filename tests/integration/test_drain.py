@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 
+from offramp.api.drain import REFUSAL
 from tests.servers import ProcessServer
 
 pytestmark = pytest.mark.slow
@@ -58,12 +59,14 @@ def _started(lines: list[str]) -> bool:
 
 
 def _ended_properly(lines: list[str]) -> str:
-    """'completed', 'error event' or '503'; anything else is a stream cut silently."""
+    """'completed', 'error event', '503' (stopped before its answer began) or 'refused' (a
+    request that reached the server only after the drain began, refused at the door);
+    anything else is a stream cut silently."""
     status = lines[0]
     if status == "503":
         error = orjson.loads(lines[1])["error"]
         assert error["code"] == "shutting_down"
-        return "503"
+        return "refused" if error["message"] == REFUSAL else "503"
     assert status == "200" and lines[-1] == "data: [DONE]", lines[-3:]
     events = [line for line in lines[1:-1] if line.startswith("data: ")]  # not ': cost' comments
     last = orjson.loads(events[-1].removeprefix("data: "))
@@ -112,7 +115,9 @@ def test_sigterm_drains_streams_and_the_ledger_holds_every_request(
             "SELECT status, error_code, completion_tokens FROM offramp_usage"
             " WHERE endpoint = 'chat'"
         ).fetchall()
-    assert len(rows) == 20  # every request of the drain, the refused one is not a model call
+    # every request that reached the gateway has its row; the late and the refused one
+    # did not reach it (a thread of this test may be slow to send under load)
+    assert len(rows) == 20 - outcomes.count("refused"), (outcomes, rows)
     cut = [r for r in rows if r[1] == "shutting_down" and r[2] > 0]
     assert len(cut) == outcomes.count("error event")  # cut streams are billed
 

@@ -20,6 +20,7 @@ from offramp.api.errors import response_in
 from offramp.errors import DRAIN_CUT, ShuttingDown
 
 _ALWAYS_OPEN = frozenset({"/health", "/ready", "/metrics"})
+REFUSAL = "the server is shutting down; retry"  # a new request's answer while draining
 
 
 class Drain:
@@ -105,7 +106,7 @@ class DrainGate:
             await self.app(scope, receive, send)
             return
         if self.drain.draining:
-            response = response_in(scope, ShuttingDown("the server is shutting down; retry"))
+            response = response_in(scope, ShuttingDown(REFUSAL))
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
