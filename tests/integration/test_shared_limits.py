@@ -60,23 +60,29 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def replicas(env: dict[str, str]) -> Iterator[list[str]]:
-    procs, bases = [], []
-    for _ in range(2):
+def replicas(env: dict[str, str], tmp_path: Path) -> Iterator[list[str]]:
+    procs, bases, logs = [], [], []
+    ports: set[int] = set()
+    for i in range(2):
         port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "offramp", "serve", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        while port in ports:  # two picks of a free port can give the same one
+            port = free_port()
+        ports.add(port)
+        logs.append(tmp_path / f"replica-{i}.log")
+        with logs[-1].open("w") as log:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "offramp", "serve", "--port", str(port)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
             )
-        )
         bases.append(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 120
-        for base, proc in zip(bases, procs, strict=True):
-            _wait_ready(base, proc, deadline)
+        for base, proc, log_path in zip(bases, procs, logs, strict=True):
+            _wait_ready(base, proc, deadline, log_path)
         yield bases
     finally:
         for proc in procs:
@@ -85,9 +91,13 @@ def replicas(env: dict[str, str]) -> Iterator[list[str]]:
     assert all(code in (0, -signal.SIGTERM) for code in codes)  # uvicorn re-raises SIGTERM
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
+def _wait_ready(
+    base: str, proc: subprocess.Popen[bytes], deadline: float, log: Path | None = None
+) -> None:
     while True:
-        assert proc.poll() is None, "offramp serve exited"
+        if proc.poll() is not None:  # say why: its log's last lines
+            why = log.read_text()[-2000:] if log is not None else ""
+            raise AssertionError(f"offramp serve exited with {proc.returncode}:\n{why}")
         try:
             if httpx.get(base + "/ready", timeout=1).status_code == 200:
                 return
