@@ -173,8 +173,8 @@ class _Connection(asyncio.Protocol):
 
 
 class Response:
-    """An answer whose head has arrived; read its body once (``read`` or ``chunks``),
-    or ``close`` it. Its connection goes back to the pool when the body has ended."""
+    """An answer whose head has arrived; read its body once (``read``, ``next_chunk``
+    or ``chunks``), or ``close`` it. Its connection goes back to the pool when the body has ended."""
 
     def __init__(self, pool: HttpPool, conn: _Connection):
         self._pool = pool
@@ -184,15 +184,9 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body."""
-        conn = self._conn
-        if conn is None:
-            return b""
         parts = []
-        try:
-            while (chunk := await conn.next_chunk(None)) is not None:
-                parts.append(chunk)
-        finally:
-            self.close()
+        while (chunk := await self.next_chunk(None)) is not None:
+            parts.append(chunk)
         return b"".join(parts)
 
     async def next_chunk(self, limit_s: float | None) -> bytes | None:
@@ -211,12 +205,10 @@ class Response:
         return chunk
 
     async def chunks(self, limit_s: float | None) -> AsyncIterator[bytes]:
-        """The body's pieces as they arrive (``limit_s``: the longest wait for one)."""
-        conn = self._conn
-        if conn is None:
-            return
+        """The body's pieces as they arrive (``limit_s``: the longest wait for one); a
+        reader that stops early gives the connection back (closed)."""
         try:
-            while (chunk := await conn.next_chunk(limit_s)) is not None:
+            while (chunk := await self.next_chunk(limit_s)) is not None:
                 yield chunk
         finally:
             self.close()
