@@ -23,11 +23,12 @@ async def caller_of(request: Request) -> Caller:
     cache_control = wanted.get(b"cache-control", "").lower()
     use_cache = "no-cache" not in cache_control and "no-store" not in cache_control
     request_id = request.scope.get("state", {}).get("request_id") or "unknown"
-    session = wanted.get(SESSION_HEADER.encode(), "").strip()[:256] or None
+    session = wanted.get(_SESSION, "").strip()[:256] or None
     return Caller(request_id=request_id, key=key, use_cache=use_cache, session=session)
 
 
-_READ = frozenset({b"authorization", b"x-api-key", b"cache-control", SESSION_HEADER.encode()})
+_SESSION = SESSION_HEADER.encode()
+_READ = frozenset({b"authorization", b"x-api-key", b"cache-control", _SESSION})
 
 
 def _read(headers: list[tuple[bytes, bytes]]) -> dict[bytes, str]:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from offramp.api.caller import caller_of
 from offramp.api.errors import render
+from offramp.api.limits import replaying
 from offramp.api.streaming import ClientGone
 from offramp.gateway.accounting import Caller
 
@@ -57,7 +58,7 @@ class HotDoors:
         message = await receive()
         body = _valid(door, message)
         if body is None:
-            await self._fallback(scope, _replay(message, receive), send)
+            await self._fallback(scope, replaying(message, receive), send)
             return
         request = Request(scope, receive)
         try:
@@ -95,14 +96,3 @@ def _valid(door: Door, message: Message) -> BaseModel | None:
         return door.body.model_validate(data)
     except ValidationError:
         return None
-
-
-def _replay(first: Message, receive: Receive) -> Receive:
-    pending = [first]
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.pop()
-        return await receive()
-
-    return replayed

@@ -49,19 +49,23 @@ class BodySizeLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        pending: list[Message] = [
-            {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        ]
-
-        async def replay() -> Message:
-            if pending:
-                return pending.pop()
-            return await receive()
-
-        await self.app(scope, replay, send)
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, replaying(whole, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
         error = PayloadTooLarge(
             f"The request body is {size} bytes or more; the limit is {self.max_bytes} bytes."
         )
         await response_in(scope, error)(scope, receive, send)
+
+
+def replaying(first: Message, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``first`` (a message already read), then passes through."""
+    pending = [first]
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replayed
